@@ -1,0 +1,226 @@
+"""Normalized outputs of the transform chain, and the dead-letter record.
+
+These are what the sinks (Snowflake, Weaviate) and the DLQ topic receive. They are frozen,
+slotted dataclasses rather than pydantic models: they are built by our own code (already
+validated upstream), so re-validation would only cost time on the 10k records/s path.
+Every PII field here is already pseudonymized, coarsened or scrubbed by PrivacyShield.
+
+Field order and names are a contract with the sinks: add fields at the end with a default,
+and bump NORMALIZED_SCHEMA_VERSION when a field changes meaning.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime
+import decimal
+import uuid
+from typing import Any, Optional, Union
+
+NORMALIZED_SCHEMA_VERSION = 1
+DEAD_LETTER_SCHEMA_VERSION = 1
+
+# Fixed namespace so that event ids are the same across runs, machines and replays.
+EVENT_ID_NAMESPACE = uuid.UUID('5f7f3c1e-6a39-5b7c-9a52-0d1c9b1e7a10')
+
+
+def event_id(source: str, kind: str, native_id: str) -> str:
+  """Deterministic id of one business event: UUIDv5 of `source:kind:native_id`.
+
+  A UUID because Weaviate object ids must be UUIDs; deterministic so that replays and
+  duplicates from at-least-once delivery upsert the same row instead of adding one.
+  """
+  return str(uuid.uuid5(EVENT_ID_NAMESPACE, f'{source}:{kind}:{native_id}'))
+
+
+class Flag:
+  """Values of the `flags` tuple: why a record is incomplete, without failing it."""
+  WEATHER_UNKNOWN_CITY = 'weather_unknown_city'
+  WEATHER_STALE = 'weather_stale'
+  WEATHER_MISSING = 'weather_missing'          # city known, no observation for it
+  PRODUCT_MISS = 'product_miss'
+  EMPTY_TEXT = 'empty_text'                    # nothing to embed
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Pseudonym:
+  """A keyed pseudonym (HMAC-SHA256, hex) and the id of the key that made it (for rotation)."""
+  value: str
+  key_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Weather:
+  """The observation a record was enriched with (OpenWeather current weather, metric)."""
+  city_id: int
+  city: str                                    # canonical English name, e.g. 'Chattogram'
+  observed_at: datetime.datetime               # OpenWeather `dt`, UTC
+  temp_c: Optional[float] = None
+  feels_like_c: Optional[float] = None
+  humidity_pct: Optional[float] = None
+  pressure_hpa: Optional[float] = None
+  wind_speed_ms: Optional[float] = None
+  clouds_pct: Optional[float] = None
+  rain_1h_mm: Optional[float] = None
+  condition: Optional[str] = None              # weather[0].main, e.g. 'Rain'
+  description: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Product:
+  """Product metadata (context.products) a line item was enriched with."""
+  sku: str
+  product_id: Optional[str] = None
+  title: Optional[str] = None
+  category: Optional[str] = None
+  brand: Optional[str] = None
+  price_bdt: Optional[decimal.Decimal] = None
+  updated_at: Optional[datetime.datetime] = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Lineage:
+  """Where a record came from: the exact Kafka message, for tracing and replay."""
+  topic: str
+  partition: int
+  offset: int
+  kafka_timestamp_ms: int
+  fetched_at: Optional[datetime.datetime] = None     # header `fetched_at`, when the agent fetched it
+  source_schema_version: str = '1'
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SocialPost:
+  """A TikTok video, a Facebook page post or a Facebook comment, after PrivacyShield.
+
+  `text` is scrubbed (emails and phones replaced by stable tokens) and is the only free text.
+  """
+  event_id: str
+  source: str                                  # 'tiktok' | 'facebook'
+  kind: str                                    # 'video' | 'post' | 'comment'
+  native_id: str                               # the platform's id, as a string (ids exceed 2^53)
+  event_time: datetime.datetime                # when it was posted, UTC
+  ingest_time: datetime.datetime               # when this pipeline processed it, UTC
+  lineage: Lineage
+  text: str = ''
+  hashtags: tuple[str, ...] = ()
+  author: Optional[Pseudonym] = None
+  parent_event_id: Optional[str] = None        # a comment's post
+  region_code: Optional[str] = None
+  city: Optional[str] = None                   # canonical city, when the payload names one
+  like_count: Optional[int] = None
+  comment_count: Optional[int] = None
+  share_count: Optional[int] = None
+  view_count: Optional[int] = None
+  weather: Optional[Weather] = None
+  flags: tuple[str, ...] = ()
+  embedding: Optional[tuple[float, ...]] = None
+  embedding_model: Optional[str] = None
+  schema_version: int = NORMALIZED_SCHEMA_VERSION
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OrderLine:
+  """One line of a market order."""
+  line_id: str
+  sku: Optional[str]
+  product_id: Optional[str]
+  title: Optional[str]
+  quantity: int
+  unit_price: Optional[decimal.Decimal]
+  status: Optional[str] = None
+  product: Optional[Product] = None            # set by product enrichment
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MarketOrder:
+  """A Shopify or Daraz order, after PrivacyShield.
+
+  Customer identity survives only as keyed pseudonyms; the address only as city/country.
+  """
+  event_id: str
+  source: str                                  # 'shopify' | 'daraz'
+  native_id: str                               # order id as a string
+  event_time: datetime.datetime                # created_at, UTC
+  ingest_time: datetime.datetime
+  lineage: Lineage
+  order_number: Optional[str] = None
+  updated_at: Optional[datetime.datetime] = None
+  status: Optional[str] = None                 # Shopify financial_status / Daraz statuses[0]
+  fulfillment_status: Optional[str] = None
+  payment_method: Optional[str] = None
+  currency: Optional[str] = None
+  total_price: Optional[decimal.Decimal] = None
+  item_count: int = 0
+  lines: tuple[OrderLine, ...] = ()
+  customer: Optional[Pseudonym] = None         # customer id / name pseudonym
+  email: Optional[Pseudonym] = None
+  phone: Optional[Pseudonym] = None
+  city: Optional[str] = None                   # canonical city (coarsened from the shipping address)
+  raw_city: Optional[str] = None               # the city as written, when not resolved (no street)
+  country: Optional[str] = None
+  note: str = ''                               # scrubbed buyer note
+  weather: Optional[Weather] = None
+  flags: tuple[str, ...] = ()
+  embedding: Optional[tuple[float, ...]] = None
+  embedding_model: Optional[str] = None
+  schema_version: int = NORMALIZED_SCHEMA_VERSION
+
+
+NormalizedRecord = Union[SocialPost, MarketOrder]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeadLetter:
+  """A record that a stage could not process, kept for inspection and replay.
+
+  `payload_ciphertext` is AES-256-GCM over a JSON envelope of what the stage had (see
+  `payload_format`), with `payload_key_id` naming the key; the associated data binds it to
+  `dead_letter_id`, so a ciphertext cannot be moved onto another dead letter. Never clear text.
+
+  payload_format:
+    'kafka-message'   the original Kafka message (key, value, headers): replayable as is.
+    'normalized-json' the pseudonymized normalized record (later stages); replay re-reads the
+                      original from (topic, partition, offset) while the raw topic retains it.
+  `error_message` holds no payload values (pydantic errors are rendered without input).
+  """
+  dead_letter_id: str                          # deterministic: stage + topic/partition/offset (+ sub id)
+  stage: str                                   # 'validate' | 'privacy' | 'enrich' | 'embed'
+  error_class: str
+  error_message: str
+  source: str
+  topic: str
+  partition: int
+  offset: int
+  kafka_timestamp_ms: int
+  failed_at: datetime.datetime
+  payload_format: str
+  payload_key_id: str
+  payload_ciphertext: bytes
+  event_id: Optional[str] = None               # set when the record got that far
+  schema_version: int = DEAD_LETTER_SCHEMA_VERSION
+
+
+def dead_letter_id(stage: str, topic: str, partition: int, offset: int, sub_id: str = '') -> str:
+  return str(uuid.uuid5(EVENT_ID_NAMESPACE, f'dlq:{stage}:{topic}:{partition}:{offset}:{sub_id}'))
+
+
+def to_row(value: Any) -> Any:
+  """A JSON-ready view of any normalized record (for sinks and the DLQ topic).
+
+  datetimes → ISO-8601 UTC strings, Decimal → string (exact), bytes → base64, tuples → lists,
+  nested dataclasses → dicts.
+  """
+  if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    return {f.name: to_row(getattr(value, f.name)) for f in dataclasses.fields(value)}
+  if isinstance(value, datetime.datetime):
+    return value.isoformat()
+  if isinstance(value, decimal.Decimal):
+    return str(value)
+  if isinstance(value, bytes):
+    return base64.b64encode(value).decode('ascii')
+  if isinstance(value, (list, tuple)):
+    return [to_row(v) for v in value]
+  if isinstance(value, dict):
+    return {k: to_row(v) for k, v in value.items()}
+  return value
