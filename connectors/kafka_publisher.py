@@ -1,0 +1,236 @@
+"""Publishes raw API payloads to Kafka: one message per API object, keyed by the source's native id.
+
+Every message carries the headers the pipeline reads (`source`, `schema_version`, `fetched_at`),
+is sent with acks=all and retries (idempotent producer, so retries add no duplicates), and is
+batched with linger and compression, because the agents and the demo generator both publish in
+bursts. Delivery failures are counted and raised at `flush()`: an agent must not advance its
+checkpoint past records the broker never took.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime
+import hashlib
+import json
+import logging
+import threading
+from typing import Callable, Iterable, Mapping, Optional, Sequence
+
+import kafka
+from kafka.errors import KafkaError
+
+from connectors.secrets import SecretRef
+
+_LOG = logging.getLogger(__name__)
+
+SCHEMA_VERSION = '1'
+Headers = Sequence[tuple[str, bytes]]
+
+
+class PublishError(RuntimeError):
+  """The broker did not acknowledge some records (after the producer's own retries)."""
+
+
+def utc_iso(ts: datetime.datetime) -> str:
+  """ISO-8601 in UTC with a `Z`, second precision plus milliseconds: the `fetched_at` format."""
+  return ts.astimezone(datetime.timezone.utc).isoformat(timespec='milliseconds').replace(
+      '+00:00', 'Z')
+
+
+def standard_headers(source: str, fetched_at: datetime.datetime, *,
+                     synthetic: bool = False) -> list[tuple[str, bytes]]:
+  """The headers every raw message carries; `synthetic` marks demo data without touching the payload."""
+  headers = [('source', source.encode()), ('schema_version', SCHEMA_VERSION.encode()),
+             ('fetched_at', utc_iso(fetched_at).encode())]
+  if synthetic:
+    headers.append(('synthetic', b'true'))
+  return headers
+
+
+def _compression_available(codec: str) -> bool:
+  try:
+    if codec == 'zstd':
+      import zstandard  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    elif codec == 'lz4':
+      import lz4.frame  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    elif codec == 'snappy':
+      import snappy  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+  except ImportError:
+    return False
+  return True
+
+
+def best_compression() -> str:
+  """zstd if its library is installed (best ratio for JSON at low CPU), else gzip (always there)."""
+  for codec in ('zstd', 'lz4'):
+    if _compression_available(codec):
+      return codec
+  return 'gzip'
+
+
+@dataclasses.dataclass(frozen=True)
+class PublisherConfig:
+  """Producer settings; the defaults favour throughput with no loss (acks=all, idempotence)."""
+  bootstrap_servers: str = '127.0.0.1:9092'
+  client_id: str = 'millionx-agent'
+  linger_ms: int = 20
+  batch_size: int = 512 * 1024
+  compression: str = 'auto'           # 'auto' = best_compression(); or zstd|lz4|gzip|snappy|none
+  delivery_timeout_ms: int = 120_000
+  buffer_memory_bytes: int = 64 * 1024 * 1024
+  max_request_size: int = 4 * 1024 * 1024
+
+  def __post_init__(self):
+    if not self.bootstrap_servers:
+      raise ValueError('bootstrap_servers is empty: give host:port[,host:port]')
+    if self.linger_ms < 0 or self.batch_size <= 0:
+      raise ValueError('linger_ms must be >= 0 and batch_size > 0')
+    if self.compression not in ('auto', 'zstd', 'lz4', 'gzip', 'snappy', 'none'):
+      raise ValueError(f'Unknown compression {self.compression!r}')
+    if self.compression not in ('auto', 'none', 'gzip') and not _compression_available(
+        self.compression):
+      raise ValueError(f'Compression {self.compression} needs its Python library installed')
+
+  def producer_kwargs(self) -> dict:
+    codec = best_compression() if self.compression == 'auto' else self.compression
+    return dict(
+        bootstrap_servers=self.bootstrap_servers.split(','), client_id=self.client_id,
+        acks='all', enable_idempotence=True, retries=2**31 - 1,
+        delivery_timeout_ms=self.delivery_timeout_ms, linger_ms=self.linger_ms,
+        batch_size=self.batch_size, max_request_size=self.max_request_size,
+        compression_type=None if codec == 'none' else codec)
+
+
+class KafkaPublisher:
+  """Context-managed producer that counts what the broker acknowledged, per topic.
+
+  `send()` is asynchronous; `flush()` waits for every outstanding record and raises PublishError
+  if any was lost, so callers checkpoint only after a successful flush.
+  """
+
+  def __init__(self, config: PublisherConfig, *,
+               producer_factory: Callable[..., kafka.KafkaProducer] = kafka.KafkaProducer):
+    self._config = config
+    self._factory = producer_factory
+    self._producer: Optional[kafka.KafkaProducer] = None
+    self._lock = threading.Lock()
+    self.acked: collections.Counter[str] = collections.Counter()
+    self.sent: collections.Counter[str] = collections.Counter()
+    self._failures: list[tuple[str, str]] = []
+    self._failed = 0
+
+  def __enter__(self) -> 'KafkaPublisher':
+    self.open()
+    return self
+
+  def __exit__(self, exc_type, exc, tb) -> None:
+    self.close(flush=exc_type is None)
+
+  def open(self) -> None:
+    if self._producer is None:
+      self._producer = self._factory(**self._config.producer_kwargs())
+
+  def close(self, flush: bool = True) -> None:
+    producer, self._producer = self._producer, None
+    if producer is None:
+      return
+    try:
+      if flush:
+        self._flush(producer)
+    finally:
+      producer.close(timeout=10)
+
+  def _on_success(self, topic: str, _metadata) -> None:
+    with self._lock:
+      self.acked[topic] += 1
+
+  def _on_error(self, topic: str, exc: BaseException) -> None:
+    with self._lock:
+      self._failed += 1
+      if len(self._failures) < 20:
+        self._failures.append((topic, f'{type(exc).__name__}: {exc}'))
+
+  def send(self, topic: str, key: Optional[bytes], value: Optional[bytes],
+           headers: Headers = ()) -> None:
+    """Queues one record; raises PublishError at once if the producer refuses it (buffer, size)."""
+    if self._producer is None:
+      raise RuntimeError('KafkaPublisher used outside its `with` block')
+    try:
+      future = self._producer.send(topic, key=key, value=value, headers=list(headers))
+    except KafkaError as e:
+      raise PublishError(f'Kafka refused a record for {topic}: {type(e).__name__}: {e}') from e
+    self.sent[topic] += 1
+    future.add_callback(lambda md, t=topic: self._on_success(t, md))
+    future.add_errback(lambda exc, t=topic: self._on_error(t, exc))
+
+  def send_json(self, topic: str, key: str, payload, headers: Headers = ()) -> None:
+    """One API object as JSON (UTF-8, non-ASCII kept as is: Bangla stays readable)."""
+    self.send(topic, key.encode('utf-8') if key is not None else None,
+              json.dumps(payload, ensure_ascii=False, separators=(',', ':')).encode('utf-8'),
+              headers)
+
+  def flush(self, timeout_s: Optional[float] = None) -> None:
+    if self._producer is None:
+      raise RuntimeError('KafkaPublisher used outside its `with` block')
+    self._flush(self._producer, timeout_s)
+
+  def _flush(self, producer: kafka.KafkaProducer, timeout_s: Optional[float] = None) -> None:
+    try:
+      producer.flush(timeout=timeout_s)
+    except KafkaError as e:
+      raise PublishError(f'Flush did not complete: {type(e).__name__}: {e}') from e
+    with self._lock:
+      failed, failures = self._failed, list(self._failures)
+    if failed:
+      raise PublishError(f'{failed} record(s) were not acknowledged by Kafka; first: {failures[:3]}')
+
+  def publish_many(self, records: Iterable[tuple[str, Optional[bytes], Optional[bytes], Headers]],
+                   progress: Optional[Callable[[int], None]] = None,
+                   progress_every: int = 10_000) -> int:
+    """Sends (topic, key, value, headers) tuples, flushes, and returns how many were sent."""
+    n = 0
+    for topic, key, value, headers in records:
+      self.send(topic, key, value, headers)
+      n += 1
+      if progress is not None and n % progress_every == 0:
+        progress(n)
+    self.flush()
+    return n
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadLetterCodec:
+  """Builds ingest dead letters: the reason in clear, the original payload encrypted.
+
+  Payloads hold PII, so the payload travels only Fernet-encrypted, with a key from a secret
+  reference. Without a key the payload is left out and only its SHA-256 and size are kept: the
+  record still says what failed and why, and the raw topic's retention is not extended.
+  """
+  key_ref: Optional[SecretRef] = None
+
+  def encode(self, *, source: str, intended_topic: str, key: Optional[str], reason: str,
+             error_class: str, payload: Optional[bytes], now: datetime.datetime) -> bytes:
+    letter = {
+        'stage': 'ingest', 'source': source, 'intended_topic': intended_topic, 'key': key,
+        'error_class': error_class, 'reason': reason, 'time': utc_iso(now),
+        'payload_size': len(payload) if payload is not None else 0,
+        'payload_sha256': hashlib.sha256(payload).hexdigest() if payload is not None else None,
+    }
+    if self.key_ref is not None and payload is not None:
+      from cryptography.fernet import Fernet  # pylint: disable=import-outside-toplevel
+      letter['payload_fernet'] = Fernet(self.key_ref.resolve_bytes()).encrypt(payload).decode()
+    return json.dumps(letter, ensure_ascii=False, separators=(',', ':')).encode('utf-8')
+
+
+def dead_letter_headers(source: str, reason: str, now: datetime.datetime) -> list[tuple[str, bytes]]:
+  return standard_headers(source, now) + [('dlq_reason', reason[:200].encode('utf-8'))]
+
+
+def topic_counts(counter: Mapping[str, int]) -> dict[str, int]:
+  return {topic: counter[topic] for topic in sorted(counter)}
+
+
+__all__ = ['KafkaPublisher', 'PublisherConfig', 'PublishError', 'DeadLetterCodec',
+           'standard_headers', 'dead_letter_headers', 'utc_iso', 'SCHEMA_VERSION',
+           'best_compression', 'topic_counts']
