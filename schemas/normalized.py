@@ -165,6 +165,7 @@ class MarketOrder:
   embedding: Optional[tuple[float, ...]] = None
   embedding_model: Optional[str] = None
   schema_version: int = NORMALIZED_SCHEMA_VERSION
+  customer_name: Optional[Pseudonym] = None     # pseudonym of the casefolded full name
 
 
 NormalizedRecord = Union[SocialPost, MarketOrder]

@@ -1,0 +1,96 @@
+"""Fakes and builders shared by the transform tests: clock, keys, raw records, model handler."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+from typing import Any, Iterable, Optional
+
+from schemas.envelope import RawRecord
+
+DATA = pathlib.Path(__file__).parent / 'data'
+
+HMAC_KEY_ENV = 'MILLIONX_TEST_HMAC_KEY'
+DLQ_KEY_ENV = 'MILLIONX_TEST_DLQ_KEY'
+# Test-only keys, set for the in-process DirectRunner.
+os.environ.setdefault(HMAC_KEY_ENV, 'test-hmac-key-not-a-secret')
+os.environ.setdefault(DLQ_KEY_ENV, 'test-dlq-key-not-a-secret')
+
+FIXED_NOW = datetime.datetime(2026, 11, 28, 12, 0, 0, tzinfo=datetime.timezone.utc)
+
+TOPICS = {'tiktok': 'raw.tiktok.videos', 'facebook': 'raw.facebook.posts',
+          'shopify': 'raw.shopify.orders', 'daraz': 'raw.daraz.orders'}
+
+
+def fixed_clock() -> datetime.datetime:
+  """A picklable clock for configs: always FIXED_NOW."""
+  return FIXED_NOW
+
+
+def load(name: str) -> Any:
+  return json.loads((DATA / name).read_text(encoding='utf-8'))
+
+
+def raw_record(source: str, payload: Any, offset: int = 0, *, partition: int = 0,
+               headers: Optional[Iterable[tuple[str, bytes]]] = None,
+               timestamp_ms: int = 1_764_000_000_000) -> RawRecord:
+  """A RawRecord as the Kafka read yields it; dict payloads are JSON-encoded."""
+  value = payload if isinstance(payload, (bytes, type(None))) else json.dumps(payload).encode()
+  if headers is None:
+    headers = (('source', source.encode()), ('schema_version', b'1'),
+               ('fetched_at', b'2026-11-28T11:59:00+00:00'))
+  return RawRecord(source=source, topic=TOPICS.get(source, f'raw.{source}'), partition=partition,
+                   offset=offset, timestamp_ms=timestamp_ms, key=b'k', value=value,
+                   headers=tuple(headers))
+
+
+def fixture_payloads() -> list[tuple[str, dict]]:
+  """(source, payload) for every source object in the test data, one Kafka message each."""
+  out = [('tiktok', v) for v in load('tiktok_videos_example.json')['data']['videos']]
+  for name in ('facebook_page_posts.json', 'facebook_page_posts_shares.json'):
+    out += [('facebook', p) for p in load(name)['data']]
+  out += [('facebook', load('facebook_post_with_comments_summary.json')),
+          ('facebook', load('facebook_post_with_reactions.json'))]
+  out += [('shopify', load('shopify_order.json')['order']),
+          ('shopify', load('shopify_order_2024-04.json')['order']),
+          ('shopify', load('shopify_webhook_orders_create.json'))]
+  out += [('shopify', o) for o in load('shopify_orders_page.json')['orders']]
+  out += [('shopify', o) for o in load('shopify_orders_page_2024-04.json')['orders']]
+  daraz = dict(load('daraz_get_orders.json')['data']['orders'][0])
+  daraz['order_items'] = load('daraz_get_order_items.json')['data']
+  single = dict(load('daraz_get_order.json')['data'])
+  single['order_items'] = load('daraz_get_multiple_order_items.json')['data'][0]['order_items']
+  out += [('daraz', daraz), ('daraz', single)]
+  return out
+
+
+def fixture_records() -> list[RawRecord]:
+  return [raw_record(source, payload, offset=i) for i, (source, payload) in
+          enumerate(fixture_payloads())]
+
+
+def dead_letter_config(clock=fixed_clock):
+  from transforms.config import DeadLetterConfig
+  return DeadLetterConfig(key_ref=f'env:{DLQ_KEY_ENV}', key_id='test-dlq-1', clock=clock)
+
+
+def privacy_config():
+  from transforms.config import PrivacyConfig
+  return PrivacyConfig(hmac_key_ref=f'env:{HMAC_KEY_ENV}', hmac_key_id='test-hmac-1',
+                       dead_letter=dead_letter_config(), clock=fixed_clock)
+
+
+def validation_config(**kwargs):
+  from transforms.config import ValidationConfig
+  return ValidationConfig(dead_letter=dead_letter_config(), clock=fixed_clock, **kwargs)
+
+
+def test_cipher():
+  from transforms.dead_letter import PayloadCipher
+  return PayloadCipher.from_ref(f'env:{DLQ_KEY_ENV}', 'test-dlq-1')
+
+
+def test_shield():
+  from transforms.privacy import Shield
+  return Shield(os.environ[HMAC_KEY_ENV].encode(), 'test-hmac-1')

