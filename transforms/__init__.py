@@ -1,0 +1,23 @@
+"""The transforms of the MillionX pipeline: validate → privacy → enrich → embed.
+
+Each stage is a PTransform returning a NamedTuple of (records, dead_letters); ProcessRecords
+chains them all. Configuration: the frozen dataclasses in transforms.config.
+"""
+from transforms.config import (DeadLetterConfig, EmbedConfig, EnrichConfig, MissingPolicy,
+                               PrivacyConfig, ProcessConfig, ValidationConfig)
+from transforms.dead_letter import DEAD_LETTER_TAG, VALID_TAG, PayloadCipher
+from transforms.embed import EmbedRecords, EmbedResult, SentenceTransformerModelHandler
+from transforms.enrich import (EnrichRecords, EnrichResult, OpenWeatherLoader, ProductCatalogFile,
+                               ProductSideInput, WeatherSideInput, WeatherSnapshotFile)
+from transforms.privacy import PrivacyResult, PrivacyShield
+from transforms.process import ProcessRecords, ProcessResult
+from transforms.validate import ValidateRecords, ValidateResult, ValidRecord
+
+__all__ = [
+    'DEAD_LETTER_TAG', 'VALID_TAG', 'DeadLetterConfig', 'EmbedConfig', 'EmbedRecords',
+    'EmbedResult', 'EnrichConfig', 'EnrichRecords', 'EnrichResult', 'MissingPolicy',
+    'OpenWeatherLoader', 'PayloadCipher', 'PrivacyConfig', 'PrivacyResult', 'PrivacyShield',
+    'ProcessConfig', 'ProcessRecords', 'ProcessResult', 'ProductCatalogFile', 'ProductSideInput',
+    'SentenceTransformerModelHandler', 'ValidRecord', 'ValidateRecords', 'ValidateResult',
+    'ValidationConfig', 'WeatherSideInput', 'WeatherSnapshotFile',
+]
