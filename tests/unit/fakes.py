@@ -94,3 +94,58 @@ def test_cipher():
 def test_shield():
   from transforms.privacy import Shield
   return Shield(os.environ[HMAC_KEY_ENV].encode(), 'test-hmac-1')
+
+
+def fake_vector(text: str, dim: int = 384) -> tuple[float, ...]:
+  """A deterministic unit vector for a text (no model needed)."""
+  import hashlib
+  import math
+  seed = hashlib.sha256(text.encode()).digest()
+  raw = [((seed[i % 32] + i * 7) % 251) / 251.0 - 0.5 for i in range(dim)]
+  norm = math.sqrt(sum(v * v for v in raw)) or 1.0
+  return tuple(v / norm for v in raw)
+
+
+class FakeEmbeddingModelHandler:
+  """Stands in for SentenceTransformerModelHandler: deterministic vectors, optional failures.
+
+  Built lazily as a ModelHandler subclass so importing fakes stays cheap.
+  """
+
+  def __new__(cls, fail_if_contains: Optional[str] = None, model_id: str = 'fake-minilm'):
+    from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+    class _Model:
+      """Weak-referenceable stand-in (RunInference's Shared handle needs that)."""
+
+    class _Handler(ModelHandler):
+
+      def load_model(self):
+        return _Model()
+
+      def run_inference(self, batch, model, inference_args=None):
+        if fail_if_contains and any(fail_if_contains in t for t in batch):
+          raise RuntimeError('fake model failure')
+        return [PredictionResult(t, fake_vector(t), model_id) for t in batch]
+
+      def batch_elements_kwargs(self):
+        return {'min_batch_size': 1, 'max_batch_size': 8}
+
+    return _Handler()
+
+
+def enrich_config(**kwargs):
+  from transforms.config import EnrichConfig
+  return EnrichConfig(dead_letter=dead_letter_config(), **kwargs)
+
+
+def embed_config(**kwargs):
+  from transforms.config import EmbedConfig
+  return EmbedConfig(dead_letter=dead_letter_config(), **kwargs)
+
+
+def process_config(embed: bool = True, **enrich_kwargs):
+  from transforms.config import ProcessConfig
+  return ProcessConfig(validation=validation_config(), privacy=privacy_config(),
+                       enrich=enrich_config(**enrich_kwargs),
+                       embed=embed_config() if embed else None)
