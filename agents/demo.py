@@ -30,6 +30,7 @@ from typing import Iterable, NamedTuple, Optional, Sequence
 
 from agents import demo_data as D
 from agents.topics import AgentTopics, load_topics
+from schemas.sources import SOURCE_MODELS
 from connectors.kafka_publisher import (KafkaPublisher, PublisherConfig, standard_headers,
                                         topic_counts)
 
@@ -443,20 +444,24 @@ def _daraz(b: _Builder, catalog: list[dict], ts: datetime.datetime) -> tuple[str
 
 
 _SOURCE_BUILDERS = {'tiktok': _tiktok, 'facebook': _facebook, 'shopify': _shopify, 'daraz': _daraz}
-_REQUIRED = {'tiktok': ('id', 'create_time'), 'facebook': ('id', 'created_time'),
-             'shopify': ('id', 'created_at', 'line_items'), 'daraz': ('order_id', 'created_at')}
 _RETYPE = {  # field -> a value of the wrong type
     'tiktok': (('create_time', 'yesterday'), ('view_count', 'many'), ('hashtag_names', '#sale')),
-    'facebook': (('created_time', 1732780800), ('message', {'text': 'hi'}), ('from', 'page')),
+    'facebook': (('created_time', ['yesterday']), ('message', {'text': 'hi'}), ('from', 'page')),
     'shopify': (('line_items', 'none'), ('total_price', ['598.94']), ('id', 'ABC-123')),
     'daraz': (('order_items', 'n/a'), ('price', {'amount': 106}), ('created_at', True)),
 }
 
 
+def _required_fields(source: str) -> list[str]:
+  """The fields the pipeline's source contract requires: dropping one makes a record invalid."""
+  model = SOURCE_MODELS[source]
+  return sorted(name for name, field in model.model_fields.items() if field.is_required())
+
+
 def _malform(b: _Builder, source: str, payload: dict) -> tuple[bytes, str]:
   kind = b.rng.choice(MALFORMED_KINDS)
   if kind == 'missing_required':
-    field = b.rng.choice(_REQUIRED[source])
+    field = b.rng.choice(_required_fields(source))
     payload = {k: v for k, v in payload.items() if k != field}
     return _encode(payload), f'missing_required:{field}'
   if kind == 'wrong_type':

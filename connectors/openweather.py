@@ -1,115 +1,81 @@
-"""OpenWeather current-weather client (`GET data/2.5/weather?id=...&units=metric`).
+"""OpenWeather current weather (`GET data/2.5/weather`) for the 8 divisional cities of Bangladesh.
 
-Context-managed; typed errors (rate limit, timeout, permanent, retryable) chained with
-`raise ... from e` (except requests' own errors, whose text holds the key); retries with exponential backoff, honouring Retry-After on HTTP 429. The API
-key comes from a secret reference and never appears in an error message (request URLs carry it,
-so exceptions from `requests` are reported by class name only).
+Cities are queried by id, or by coordinates where an id is unconfirmed; either way the Kafka key
+is the id we asked for, because a coordinate lookup can answer with a division's id and name
+(../shared/fixtures/bd_cities.md).
 """
 from __future__ import annotations
 
 import dataclasses
-import time
-from typing import Callable, Optional
+from typing import NamedTuple, Optional
 
-import requests
-
+from connectors.http import ApiClient, HttpConfig
 from connectors.secrets import SecretRef
 
-
-class OpenWeatherError(RuntimeError):
-  """Any failure to get weather."""
+DEFAULT_BASE_URL = 'https://api.openweathermap.org'
 
 
-class OpenWeatherRateLimited(OpenWeatherError):
-  """HTTP 429 after all retries."""
+class City(NamedTuple):
+  name: str
+  city_id: int
+  lat: float
+  lon: float
+  id_confirmed: bool
 
 
-class OpenWeatherTimeout(OpenWeatherError):
-  """No answer within the timeout, after all retries."""
-
-
-class OpenWeatherPermanentError(OpenWeatherError):
-  """A 4xx other than 429 (bad key, unknown city): retrying will not help."""
-
-
-class OpenWeatherRetryableError(OpenWeatherError):
-  """5xx or a connection error, after all retries."""
+# ../shared/fixtures/bd_cities.md: ids 1185241, 1336135, 1185128 are confirmed in real responses;
+# the others are GeoNames ids not yet seen from OpenWeather, so those are queried by lat/lon.
+BD_CITIES = (
+    City('Dhaka', 1185241, 23.7104, 90.4074, True),
+    City('Chattogram', 1205733, 22.3569, 91.7832, False),
+    City('Khulna', 1336135, 22.8135, 89.5672, True),
+    City('Rajshahi', 1185128, 24.3704, 88.6367, True),
+    City('Sylhet', 1185099, 24.8949, 91.8687, False),
+    City('Barishal', 1336137, 22.7010, 90.3535, False),
+    City('Rangpur', 1185188, 25.7466, 89.2517, False),
+    City('Mymensingh', 1185162, 24.7471, 90.4203, False),
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class OpenWeatherConfig:
-  api_key_ref: str
-  base_url: str = 'https://api.openweathermap.org/data/2.5/weather'
+  api_key: SecretRef
+  base_url: str = DEFAULT_BASE_URL
   units: str = 'metric'
-  timeout_s: float = 10.0
-  max_attempts: int = 4
-  backoff_s: float = 1.0
-  max_backoff_s: float = 30.0
+  by_coordinates_when_unconfirmed: bool = True
 
   def __post_init__(self):
-    SecretRef.parse(self.api_key_ref)
-    if self.max_attempts < 1 or self.timeout_s <= 0 or self.backoff_s < 0:
-      raise ValueError('OpenWeatherConfig needs max_attempts >= 1, timeout_s > 0, backoff_s >= 0')
+    if self.units not in ('metric', 'imperial', 'standard'):
+      raise ValueError(f'units must be metric, imperial or standard, got {self.units!r}')
 
 
-class OpenWeatherClient:
-  """with OpenWeatherClient(config) as client: client.current_by_id(1185241) → response dict."""
+class OpenWeatherClient(ApiClient):
+  """One current-weather object per call; 401 (bad or revoked key) is not refreshable."""
 
-  def __init__(self, config: OpenWeatherConfig, *, session: Optional[requests.Session] = None,
-               sleep: Callable[[float], None] = time.sleep):
-    self._config = config
-    self._session = session
-    self._own_session = session is None
-    self._sleep = sleep
+  source = 'openweather'
+
+  def __init__(self, config: OpenWeatherConfig, http: Optional[HttpConfig] = None, **kwargs):
+    super().__init__(http or HttpConfig(config.base_url), **kwargs)
+    self.weather = config
     self._key: Optional[str] = None
 
-  def __enter__(self) -> 'OpenWeatherClient':
-    self._key = SecretRef.parse(self._config.api_key_ref).resolve()
-    if self._session is None:
-      self._session = requests.Session()
-    return self
-
-  def __exit__(self, *exc) -> None:
-    if self._own_session and self._session is not None:
-      self._session.close()
-      self._session = None
-    self._key = None
-
-  def current_by_id(self, city_id: int) -> dict:
+  def authorize(self, request: dict) -> None:
     if self._key is None:
-      raise OpenWeatherError('use OpenWeatherClient as a context manager')
-    params = {'id': str(int(city_id)), 'units': self._config.units, 'appid': self._key}
-    last: Optional[OpenWeatherError] = None
-    for attempt in range(self._config.max_attempts):
-      delay = min(self._config.max_backoff_s, self._config.backoff_s * (2 ** attempt))
-      try:
-        response = self._session.get(self._config.base_url, params=params,
-                                     timeout=self._config.timeout_s)
-      except requests.Timeout as e:
-        last = OpenWeatherTimeout(f'city {city_id}: no answer in {self._config.timeout_s}s')
-        cause = e
-      except requests.RequestException as e:
-        last = OpenWeatherRetryableError(f'city {city_id}: {type(e).__name__}')
-        cause = e
-      else:
-        cause = None
-        if response.status_code == 200:
-          try:
-            return response.json()
-          except ValueError as e:
-            raise OpenWeatherRetryableError(f'city {city_id}: response is not JSON') from e
-        if response.status_code == 429:
-          last = OpenWeatherRateLimited(f'city {city_id}: HTTP 429 (rate limited)')
-          retry_after = response.headers.get('Retry-After', '')
-          if retry_after.isdigit():
-            delay = min(self._config.max_backoff_s, float(retry_after))
-        elif 400 <= response.status_code < 500:
-          raise OpenWeatherPermanentError(f'city {city_id}: HTTP {response.status_code}')
-        else:
-          last = OpenWeatherRetryableError(f'city {city_id}: HTTP {response.status_code}')
-      if attempt + 1 < self._config.max_attempts:
-        self._sleep(delay)
-      elif cause is not None:
-        # Not `from cause`: requests puts the request URL, with the appid key, in its messages.
-        raise last from None
-    raise last
+      self._key = self.weather.api_key.resolve()
+    request['params']['appid'] = self._key
+
+  def refresh_auth(self) -> bool:
+    fresh = self.weather.api_key.resolve()
+    changed, self._key = fresh != self._key, fresh
+    return changed
+
+  def current(self, city: City) -> dict:
+    params: dict = {'units': self.weather.units}
+    if city.id_confirmed or not self.weather.by_coordinates_when_unconfirmed:
+      params['id'] = city.city_id
+    else:
+      params.update(lat=city.lat, lon=city.lon)
+    response, body = self.fetch_json('GET', '/data/2.5/weather', params=params)
+    if not isinstance(body, dict) or 'main' not in body:
+      raise self.malformed('current weather without "main"', response)
+    return body
