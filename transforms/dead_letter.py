@@ -158,3 +158,16 @@ class DeadLetterFactory:
         kafka_timestamp_ms=lineage.kafka_timestamp_ms, failed_at=self._clock(),
         payload_format=FORMAT_NORMALIZED_JSON, payload_key_id=self._cipher.key_id,
         payload_ciphertext=self._cipher.seal(payload, dl_id), event_id=record.event_id)
+
+
+def dead_letter_to_json(dead_letter: DeadLetter) -> bytes:
+  """The DLQ topic's message value (key: dead_letter_id). The payload stays encrypted."""
+  return json.dumps(to_row(dead_letter), ensure_ascii=False).encode('utf-8')
+
+
+def dead_letter_from_json(value: bytes) -> DeadLetter:
+  import datetime  # local: only the DLQ tool reads dead letters back
+  data = json.loads(value)
+  data['failed_at'] = datetime.datetime.fromisoformat(data['failed_at'])
+  data['payload_ciphertext'] = base64.b64decode(data['payload_ciphertext'])
+  return DeadLetter(**data)
