@@ -120,10 +120,10 @@ class _Builder:
         D.bangla_digits(f'0{national}'), D.bangla_digits(f'+৮৮০ {a}-{b}'), f'(+880) {a} {b}'))
     return self.plant('phone', written, '+880' + national)
 
-  def email(self, first: str, last: str) -> str:
+  def email(self, first: str, last: str, plant: bool = True) -> str:
     sep = self.rng.choice(('.', '_', ''))
     value = f'{first}{sep}{last}{self.rng.randrange(1, 999)}@{self.rng.choice(D.EMAIL_DOMAINS)}'
-    return self.plant('email', value.lower())
+    return self.plant('email', value.lower()) if plant else value.lower()
 
   def person(self) -> _Person:
     rng = self.rng
@@ -140,9 +140,9 @@ class _Builder:
       street = f'Flat {rng.randrange(1, 9)}{rng.choice("ABCD")}, House {house}/{rng.choice("AB")}, Road {road}, {area}'
     self.plant('first_name', first)
     self.plant('last_name', last)
-    self.plant('name', f'{first} {last}')
     self.plant('address', street)
-    return _Person(first, last, self.phone(), self.email(first, last), city, area,
+    # The email is planted where a payload uses it (Daraz orders carry none).
+    return _Person(first, last, self.phone(), self.email(first, last, plant=False), city, area,
                    city[6][area_i % len(city[6])], street)
 
   def contact(self) -> str:
@@ -304,7 +304,7 @@ def _facebook(b: _Builder, catalog: list[dict], ts: datetime.datetime) -> tuple[
 
 def _shopify_address(b: _Builder, p: _Person) -> dict:
   return {
-      'first_name': p.first, 'last_name': p.last, 'name': f'{p.first} {p.last}',
+      'first_name': p.first, 'last_name': p.last, 'name': b.plant('name', f'{p.first} {p.last}'),
       'address1': p.street, 'address2': None, 'city': p.city[0], 'province': f'{p.city[0]} Division',
       'province_code': None, 'country': 'Bangladesh', 'country_code': 'BD', 'zip': p.post_code,
       'phone': p.phone, 'company': None,
@@ -349,7 +349,7 @@ def _shopify(b: _Builder, catalog: list[dict], ts: datetime.datetime) -> tuple[s
       'buyer_accepts_marketing': rng.random() < 0.3, 'cancel_reason': None, 'cancelled_at': None,
       'cart_token': None, 'checkout_id': b.unique('shopify_checkout', 31_000_000_000_000, 1_009),
       'confirmation_number': ''.join(rng.choice('ABCDEFGHJKLMNPQRSTUVWXYZ23456789') for _ in range(9)),
-      'confirmed': True, 'contact_email': p.email, 'created_at': created, 'currency': 'BDT',
+      'confirmed': True, 'contact_email': b.plant('email', p.email), 'created_at': created, 'currency': 'BDT',
       'current_subtotal_price': _money(subtotal), 'current_total_discounts': _money(discount),
       'current_total_price': _money(total), 'current_total_price_set': _money_set(_money(total)),
       'current_total_tax': '0.00', 'customer_locale': rng.choice(('en', 'bn')),
@@ -434,13 +434,17 @@ def _daraz(b: _Builder, catalog: list[dict], ts: datetime.datetime) -> tuple[str
       'promised_shipping_times': '', 'national_registration_number': '', 'tax_code': '',
       'branch_number': '', 'remarks': '', 'address_updated_at': 'null', 'extra_attributes': 'null',
       'statuses': [status],
-      'buyer_note': rng.choice(('', '', 'Please call before delivery ' + b.phone(),
-                                'গেটে দারোয়ানকে দিবেন', 'Deliver after 5pm')),
+      'buyer_note': _buyer_note(b),
       'recipient_info': {'identify_no': nid, 'detail_address': p.street},
       'address_billing': _daraz_address(p), 'address_shipping': _daraz_address(p),
       'order_items': items,
   }
   return order_id, order
+
+
+def _buyer_note(b: _Builder) -> str:
+  note = b.rng.choice(('', '', 'call', 'গেটে দারোয়ানকে দিবেন', 'Deliver after 5pm'))
+  return 'Please call before delivery ' + b.phone() if note == 'call' else note
 
 
 _SOURCE_BUILDERS = {'tiktok': _tiktok, 'facebook': _facebook, 'shopify': _shopify, 'daraz': _daraz}

@@ -1,0 +1,103 @@
+"""The demo generator: deterministic, real API shapes, planted PII recorded, malformed share."""
+import collections
+import json
+import re
+
+import pytest
+
+from agents import demo
+from agents.topics import load_topics
+from schemas.sources import SOURCE_MODELS
+
+TOPICS = load_topics()
+SOURCE_OF = {topic: source for source, topic in TOPICS.by_source.items()}
+
+
+@pytest.fixture(scope='module')
+def data():
+  return demo.generate(seed=11, events=1500, malformed_share=0.1)
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(data):
+  again = demo.generate(seed=11, events=1500, malformed_share=0.1)
+  assert again == data
+  assert demo.generate(seed=12, events=50, malformed_share=0.1).events[100:] != data.events[100:150]
+
+
+def test_counts_context_first_and_headers(data):
+  counts = collections.Counter(SOURCE_OF[e.topic] for e in data.events)
+  assert counts == {'tiktok': 450, 'facebook': 375, 'shopify': 375, 'daraz': 300,
+                    'openweather': 8, 'catalog': demo.CATALOG_SIZE}
+  assert {SOURCE_OF[e.topic] for e in data.events[:56]} == {'openweather', 'catalog'}
+  for e in data.events:
+    headers = dict(e.headers)
+    assert headers['source'].decode() == SOURCE_OF[e.topic]
+    assert headers['schema_version'] == b'1' and headers['synthetic'] == b'true'
+    assert re.fullmatch(rb'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z', headers['fetched_at'])
+  keys = collections.Counter((e.topic, e.key) for e in data.events)
+  assert max(keys.values()) == 1, 'native ids are unique per topic'
+
+
+def test_weather_covers_the_eight_cities_keyed_by_id(data):
+  weather = {e.key: json.loads(e.value) for e in data.events if SOURCE_OF[e.topic] == 'openweather'}
+  assert {w['name'] for w in weather.values()} == {
+      'Dhaka', 'Chattogram', 'Khulna', 'Rajshahi', 'Sylhet', 'Barishal', 'Rangpur', 'Mymensingh'}
+  assert all(str(w['id']).encode() == k and w['sys']['country'] == 'BD' for k, w in weather.items())
+
+
+def test_malformed_exactly_the_listed_ones_fail_the_source_contract(data):
+  bad = {(m.topic, m.key): m.reason for m in data.malformed}
+  assert len(bad) == round(1500 * 0.1)
+  assert {r.split(':')[0] for r in bad.values()} == set(demo.MALFORMED_KINDS)
+  for e in data.events:
+    model = SOURCE_MODELS[SOURCE_OF[e.topic]]
+    if (e.topic, e.key) in bad:
+      with pytest.raises(ValueError):  # JSONDecodeError or pydantic.ValidationError
+        model.model_validate(json.loads(e.value))
+    else:
+      model.model_validate_json(e.value)
+
+
+def test_planted_pii_is_in_the_payloads_and_varied():
+  # Without malformed records, so that no truncation cuts a planted value off.
+  data = demo.generate(seed=5, events=800, malformed_share=0.0)
+  blob = b'\n'.join(e.value for e in data.events).decode('utf-8')
+  kinds = collections.Counter(p.kind for p in data.pii)
+  assert {'phone', 'email', 'name', 'address', 'national_id', 'ip', 'username'} <= set(kinds)
+  for p in data.pii:
+    assert p.value in blob, p
+  phones = [p for p in data.pii if p.kind == 'phone']
+  assert all(re.fullmatch(r'\+8801[3-9]\d{8}', p.normalized) for p in phones)
+  written = {p.value for p in phones}
+  assert any(v.startswith('+880') for v in written) and any(v.startswith('880') for v in written)
+  assert any(v.startswith('01') for v in written) and any('০' in v or '১' in v for v in written)
+  assert any('-' in v for v in written) and any(' ' in v for v in written)
+  emails = [p.value for p in data.pii if p.kind == 'email']
+  assert all(re.search(r'@(mail\.)?example\.(com|org|net)$', v) for v in emails)
+
+
+def test_captions_mix_bangla_and_english_with_hashtags(data):
+  captions = [json.loads(e.value)['video_description'] for e in data.events
+              if SOURCE_OF[e.topic] == 'tiktok' and (e.topic, e.key) not in
+              {(m.topic, m.key) for m in data.malformed}]
+  assert any(re.search('[\u0980-\u09FF]', c) for c in captions)
+  assert any(re.fullmatch(r'[\x00-\x7F৳🔥🌙😩☔—\'’]*', c.split('#')[0]) for c in captions)
+  assert all('#' in c for c in captions)
+
+
+def test_prices_are_bdt(data):
+  products = [json.loads(e.value) for e in data.events if SOURCE_OF[e.topic] == 'catalog']
+  assert all(re.fullmatch(r'\d+\.\d\d', p['price_bdt']) for p in products)
+  orders = [json.loads(e.value) for e in data.events if SOURCE_OF[e.topic] == 'shopify'
+            and (e.topic, e.key) not in {(m.topic, m.key) for m in data.malformed}]
+  assert {o['currency'] for o in orders} == {'BDT'}
+
+
+def test_pii_file_and_cli_dry_run(tmp_path, capsys):
+  out = tmp_path / 'pii.json'
+  assert demo.main(['--events', '40', '--seed', '3', '--pii-out', str(out), '--dry-run']) == 0
+  lines = capsys.readouterr().out.strip().splitlines()
+  assert len(lines) == 40 + 8 + demo.CATALOG_SIZE
+  assert json.loads(lines[0])['headers']['synthetic'] == 'true'
+  planted = json.loads(out.read_text(encoding='utf-8'))
+  assert planted['synthetic'] is True and planted['values'][0].keys() >= {'kind', 'value'}
