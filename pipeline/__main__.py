@@ -1,0 +1,208 @@
+"""python -m pipeline: run the one graph on the DirectRunner, Flink [local] or a Flink cluster.
+
+  DirectRunner (default)           a bounded read of what is in the raw topics, then a summary
+  --runner=FlinkRunner --flink_master=[local]
+                                   streaming on an embedded Flink mini-cluster (Ctrl-C stops it)
+  --runner=FlinkRunner --flink_master=localhost:8081 [--detached]
+                                   streaming job submitted to the Flink session cluster; with
+                                   --detached the Flink job id is printed and the command returns
+
+`--help` lists every flag. Secrets are passed as references (env:NAME / file:PATH) only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from typing import Optional, Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import (FlinkRunnerOptions, GoogleCloudOptions,
+                                                  PipelineOptions, StandardOptions)
+
+from pipeline import options as opts
+from pipeline import preflight
+from pipeline.graph import GraphConfig, SensoryPipeline
+from pipeline.summary import RunSummary, summarize_metrics
+from pipeline.topics import load_topics
+
+_LOG = logging.getLogger('pipeline')
+
+FLINK_JAVA17_OPENS = ' '.join(
+    f'--add-opens=java.base/{pkg}=ALL-UNNAMED'
+    for pkg in ('java.lang', 'java.nio', 'java.util', 'java.lang.reflect', 'java.io', 'java.net',
+                'java.util.concurrent', 'sun.nio.ch', 'java.text', 'java.time'))
+FLINK_CHECKPOINT_INTERVAL_MS = 10_000
+WORKER_POOL_ADDRESS = 'localhost:50000'
+
+
+class Plan:
+  """What a run needs, derived from the options before any graph is built."""
+  def __init__(self, options: PipelineOptions, argv: Sequence[str]):
+    self.options = options
+    self.argv = list(argv)
+    self.runner = (options.view_as(StandardOptions).runner or 'DirectRunner')
+    flink = self.runner.lower().startswith('flink')
+    self.is_flink = flink
+    master = options.view_as(FlinkRunnerOptions).flink_master if flink else None
+    self.flink_master = master or '[auto]'
+    self.flink_local = flink and self.flink_master in ('[local]', '[auto]')
+    self.bounded = not flink
+
+
+def _extend_runner_args(plan: Plan) -> list[str]:
+  """Runner settings the local stack needs, added unless the user gave them."""
+  given = ' '.join(plan.argv)
+  extra = []
+
+  def default(flag, value):
+    if f'--{flag}' not in given:
+      extra.append(f'--{flag}={value}')
+
+  if plan.is_flink:
+    default('flink_job_server_jar', opts.DEFAULT_FLINK_JOB_SERVER_JAR)
+    default('flink_version', opts.FLINK_VERSION)
+    default('job_server_jvm_properties', FLINK_JAVA17_OPENS)
+    default('checkpointing_interval', FLINK_CHECKPOINT_INTERVAL_MS)
+    default('parallelism', 1)
+    if '--streaming' not in given:
+      extra.append('--streaming')
+    if plan.flink_local:
+      default('environment_type', 'LOOPBACK')
+    else:
+      default('environment_type', 'EXTERNAL')
+      default('environment_config', WORKER_POOL_ADDRESS)
+      if plan.options.view_as(opts.RunOptions).detached:
+        default('attached_mode', 'false')
+    default('job_name', f'millionx-sensory-{int(time.time())}')
+  return extra
+
+
+def build_graph_config(options: PipelineOptions, plan: Plan):
+  from connectors.kafka import JAVA_ENV_EMBEDDED, JAVA_ENV_LOOPBACK, KafkaIOConfig
+  from transforms.config import (DeadLetterConfig, EmbedConfig, EnrichConfig, PrivacyConfig,
+                                 ProcessConfig, ValidationConfig)
+  k = options.view_as(opts.KafkaOptions)
+  out = options.view_as(opts.OutputOptions)
+  t = options.view_as(opts.TransformOptions)
+  topics = load_topics(k.topics_config)
+  sources = [s.strip() for s in k.sources.split(',')] if k.sources else None
+  kafka = KafkaIOConfig(
+      bootstrap_servers=k.bootstrap_servers or topics.bootstrap_servers,
+      group_id=k.consumer_group,
+      expansion_jar=k.flink_kafka_expansion_jar if plan.is_flink else k.kafka_expansion_jar,
+      java_env=JAVA_ENV_EMBEDDED if plan.is_flink else JAVA_ENV_LOOPBACK,
+      legacy_payload=plan.is_flink,
+      auto_offset_reset=k.start_offset)
+  dead_letter = DeadLetterConfig(key_ref=t.dlq_key_ref)
+  process = ProcessConfig(
+      validation=ValidationConfig(dead_letter),
+      privacy=PrivacyConfig(hmac_key_ref=t.pseudonym_key_ref, dead_letter=dead_letter,
+                            hmac_key_id=t.pseudonym_key_id),
+      enrich=EnrichConfig(dead_letter, weather_max_age_s=t.weather_max_age_seconds,
+                          missing_weather=t.missing_weather, missing_product=t.missing_product),
+      embed=EmbedConfig(dead_letter, max_batch_size=t.embed_max_batch_size) if t.embed else None)
+  return GraphConfig(
+      kafka=kafka,
+      source_by_topic=topics.raw_source_by_topic(sources),
+      process=process,
+      posts_topic=out.posts_topic,
+      orders_topic=out.orders_topic,
+      dlq_topic=out.dlq_topic,
+      max_records=k.max_records if plan.bounded else None,
+      max_read_seconds=k.max_read_seconds if plan.bounded else None,
+      weather_snapshot=t.weather_snapshot,
+      openweather_key_ref=t.openweather_key_ref,
+      product_catalog=t.product_catalog,
+      side_input_refresh_s=None if plan.bounded else t.weather_refresh_seconds,
+      catalog_refresh_s=None if plan.bounded else t.catalog_refresh_seconds)
+
+
+def run(argv: Optional[Sequence[str]] = None, model_handler=None, sinks_factory=None) -> Optional[RunSummary]:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  options = PipelineOptions(argv)
+  plan = Plan(options, argv)
+  options = PipelineOptions(argv + _extend_runner_args(plan))
+  plan = Plan(options, argv)
+  errors = []
+  for view in (opts.KafkaOptions, opts.TransformOptions):
+    errors += view.validate(options.view_as(view), None) or []
+  if errors:
+    raise SystemExit('Invalid options:\n  ' + '\n  '.join(errors))
+  graph_config = build_graph_config(options, plan)
+  run_opts = options.view_as(opts.RunOptions)
+  if not run_opts.skip_preflight:
+    preflight.check(graph_config, plan.is_flink, plan.flink_local, plan.flink_master)
+  sinks = sinks_factory(options) if sinks_factory else None
+
+  started = time.monotonic()
+  if plan.is_flink and not plan.flink_local and run_opts.detached:
+    pipeline = beam.Pipeline(options=options)
+    _ = pipeline | 'SensoryPipeline' >> SensoryPipeline(graph_config, model_handler, sinks)
+    pipeline.run()
+    job_id = preflight.find_flink_job(plan.flink_master, options.view_as(GoogleCloudOptions).job_name)
+    print(f'Submitted to Flink at {plan.flink_master}: job id {job_id}')
+    print(f'Cancel with: python -m pipeline.flink_jobs cancel {job_id} --flink_master {plan.flink_master}')
+    return None
+
+  # `with` matters: it gives the Kafka expansion service its loopback Java worker.
+  with beam.Pipeline(options=options) as pipeline:
+    _ = pipeline | 'SensoryPipeline' >> SensoryPipeline(graph_config, model_handler, sinks)
+  result = pipeline.result if hasattr(pipeline, 'result') else None
+  summary = summarize_metrics(result, time.monotonic() - started) if result is not None else None
+  if summary is not None:
+    print(summary.render())
+    if run_opts.summary_json:
+      with open(run_opts.summary_json, 'w', encoding='utf-8') as f:
+        json.dump(summary.as_dict(), f, indent=2, sort_keys=True)
+  return summary
+
+
+def print_help(out=sys.stdout) -> None:
+  """Our flags, then the Beam runner flags this project uses; `--help_beam` shows all of Beam's."""
+  parser = argparse.ArgumentParser(
+      prog='python -m pipeline', description=__doc__,
+      formatter_class=argparse.RawDescriptionHelpFormatter,
+      epilog='Beam has many more options (`python -m pipeline --help_beam`).')
+  for view in (opts.KafkaOptions, opts.OutputOptions, opts.TransformOptions, opts.RunOptions):
+    view._add_argparse_args(parser)  # pylint: disable=protected-access
+  beam_group = parser.add_argument_group('Beam runner flags used here')
+  for flag, text in (
+      ('--runner', 'DirectRunner (default), FlinkRunner or PrismRunner.'),
+      ('--flink_master', '[local] for an embedded mini-cluster, HOST:8081 for the session cluster.'),
+      ('--flink_job_server_jar', f'Default: {opts.DEFAULT_FLINK_JOB_SERVER_JAR} (stack/stack.sh setup).'),
+      ('--parallelism', 'Flink parallelism (default 1 here).'),
+      ('--checkpointing_interval', f'Flink checkpoint interval in ms (default {FLINK_CHECKPOINT_INTERVAL_MS}); '
+       'Kafka offsets are committed when a checkpoint completes.'),
+      ('--environment_type', 'Python workers: LOOPBACK for [local], EXTERNAL (worker pool on '
+       f'{WORKER_POOL_ADDRESS}) for the cluster.'),
+      ('--job_name', 'Flink job name (default millionx-sensory-<time>).')):
+    beam_group.add_argument(flag, help=text)
+  parser.print_help(out)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  logging.basicConfig(level=logging.WARNING, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+  logging.getLogger('pipeline').setLevel(logging.INFO)
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if '-h' in argv or '--help' in argv:
+    print_help()
+    return 0
+  if '--help_beam' in argv:
+    PipelineOptions(['--help']).get_all_options()  # argparse prints Beam's full help and exits
+    return 0
+  try:
+    run(argv)
+  except preflight.PreflightError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  except KeyboardInterrupt:
+    print('stopped', file=sys.stderr)
+    return 130
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

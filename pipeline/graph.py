@@ -1,0 +1,166 @@
+"""The one graph: Kafka → validate → privacy → enrich → embed → outputs, every dead letter to the DLQ.
+
+    ReadRawRecords (Beam ReadFromKafka, with metadata)
+      → CountRead
+      → ProcessRecords: ValidateRecords → PrivacyShield → EnrichRecords(weather, products)
+                        → EmbedRecords (RunInference)
+      → posts  → PostsToJson  → WriteToKafka(out.social.posts)   (+ sinks, when configured)
+      → orders → OrdersToJson → WriteToKafka(out.market.orders)  (+ sinks, when configured)
+      → dead letters of every stage → DeadLettersToJson → WriteToKafka(dlq.pipeline)
+
+Nothing read may vanish: every record read is counted (num_records_read), and ends as a post,
+an order, or a dead letter, each counted too; `pipeline.summary` reconciles the three.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import NamedTuple, Optional
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from connectors.kafka import KafkaIOConfig, ReadRawRecords, WriteKeyedBytesToKafka
+from schemas.normalized import to_row
+from transforms.config import ProcessConfig
+from transforms.dead_letter import dead_letter_to_json
+from transforms.enrich import (OpenWeatherLoader, ProductCatalogFile, ProductSideInput,
+                               WeatherSideInput, WeatherSnapshotFile)
+from transforms.metrics import NAMESPACE
+from transforms.process import ProcessRecords
+
+# Counter names the run summary reads (see pipeline/summary.py).
+NUM_READ = 'num_records_read'
+NUM_POSTS_OUT = 'num_posts_out'
+NUM_ORDERS_OUT = 'num_orders_out'
+NUM_DEAD_LETTERS_OUT = 'num_dead_letters_out'
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphConfig:
+  """Everything the graph needs, built and validated from the options before the graph is."""
+  kafka: KafkaIOConfig
+  source_by_topic: dict
+  process: ProcessConfig
+  posts_topic: str
+  orders_topic: str
+  dlq_topic: str
+  max_records: Optional[int] = None        # bounded read (DirectRunner); None: unbounded
+  max_read_seconds: Optional[int] = None
+  weather_snapshot: Optional[str] = None
+  openweather_key_ref: Optional[str] = None
+  product_catalog: Optional[str] = None
+  side_input_refresh_s: Optional[float] = None   # None: load side inputs once (bounded runs)
+  catalog_refresh_s: Optional[float] = None
+
+  def __post_init__(self):
+    if not self.source_by_topic:
+      raise ValueError('no raw topics to read')
+    if len({self.posts_topic, self.orders_topic, self.dlq_topic}) != 3:
+      raise ValueError('posts, orders and DLQ topics must differ')
+
+
+class GraphOutputs(NamedTuple):
+  posts: beam.PCollection
+  orders: beam.PCollection
+  dead_letters: beam.PCollection
+
+
+class _CountFn(beam.DoFn):
+  """Passes elements through, counting them (per source when the element has one)."""
+  def __init__(self, counter_name: str, per_source: bool = False):
+    self._counter_name = counter_name
+    self._per_source = per_source
+    self._total = None
+    self._by_source = {}
+
+  def setup(self):
+    self._total = Metrics.counter(NAMESPACE, self._counter_name)
+
+  def process(self, element):
+    self._total.inc()
+    if self._per_source:
+      source = getattr(element, 'source', None) or 'unknown'
+      counter = self._by_source.get(source)
+      if counter is None:
+        counter = self._by_source[source] = Metrics.counter(
+            NAMESPACE, f'{self._counter_name}_{source}')
+      counter.inc()
+    yield element
+
+
+def _normalized_to_kv(record) -> tuple[bytes, bytes]:
+  """(event_id, JSON) of a SocialPost / MarketOrder: keyed so compaction and consumers dedupe."""
+  row = to_row(record)
+  return (record.event_id.encode('utf-8'),
+          json.dumps(row, ensure_ascii=False, separators=(',', ':'), default=str).encode('utf-8'))
+
+
+def _dead_letter_to_kv(dead_letter) -> tuple[bytes, bytes]:
+  return dead_letter.dead_letter_id.encode('utf-8'), dead_letter_to_json(dead_letter)
+
+
+class SensoryPipeline(beam.PTransform):
+  """PBegin → GraphOutputs: the whole graph, from the raw topics to the output and DLQ topics."""
+  def __init__(self, config: GraphConfig, model_handler=None, sinks=None):
+    super().__init__()
+    self._config = config
+    self._model_handler = model_handler
+    self._sinks = sinks
+
+  def expand(self, pbegin) -> GraphOutputs:
+    config = self._config
+    # One expansion service object for every Kafka transform of the pipeline.
+    kafka_service = config.kafka.expansion_service()
+    raw = (
+        pbegin
+        | 'ReadRawRecords' >> ReadRawRecords(
+            config.kafka, config.source_by_topic, kafka_service,
+            max_num_records=config.max_records, max_read_seconds=config.max_read_seconds)
+        | 'CountRead' >> beam.ParDo(_CountFn(NUM_READ, per_source=True)))
+
+    weather = self._weather_side_input(pbegin)
+    products = self._product_side_input(pbegin)
+    result = raw | 'ProcessRecords' >> ProcessRecords(
+        config.process, weather=weather, products=products, model_handler=self._model_handler)
+
+    posts = result.posts | 'CountPostsOut' >> beam.ParDo(_CountFn(NUM_POSTS_OUT))
+    orders = result.orders | 'CountOrdersOut' >> beam.ParDo(_CountFn(NUM_ORDERS_OUT))
+    dead_letters = result.dead_letters
+    sink_dead_letters = []
+    if self._sinks is not None:
+      sink_dead_letters = self._sinks.write(posts, orders)
+    if sink_dead_letters:
+      dead_letters = (
+          (dead_letters, *sink_dead_letters) | 'FlattenSinkDeadLetters' >> beam.Flatten())
+    dead_letters = dead_letters | 'CountDeadLettersOut' >> beam.ParDo(
+        _CountFn(NUM_DEAD_LETTERS_OUT))
+
+    _ = (posts
+         | 'PostsToJson' >> beam.Map(_normalized_to_kv)
+         | 'WritePosts' >> WriteKeyedBytesToKafka(config.kafka, config.posts_topic, kafka_service))
+    _ = (orders
+         | 'OrdersToJson' >> beam.Map(_normalized_to_kv)
+         | 'WriteOrders' >> WriteKeyedBytesToKafka(config.kafka, config.orders_topic, kafka_service))
+    _ = (dead_letters
+         | 'DeadLettersToJson' >> beam.Map(_dead_letter_to_kv)
+         | 'WriteDeadLetters' >> WriteKeyedBytesToKafka(
+             config.kafka, config.dlq_topic, kafka_service))
+    return GraphOutputs(posts, orders, dead_letters)
+
+  def _weather_side_input(self, pbegin):
+    config = self._config
+    if config.weather_snapshot:
+      loader = WeatherSnapshotFile(config.weather_snapshot)
+    elif config.openweather_key_ref:
+      loader = OpenWeatherLoader(config.openweather_key_ref)
+    else:
+      return None
+    return pbegin | 'WeatherSideInput' >> WeatherSideInput(loader, config.side_input_refresh_s)
+
+  def _product_side_input(self, pbegin):
+    config = self._config
+    if not config.product_catalog:
+      return None
+    return pbegin | 'ProductSideInput' >> ProductSideInput(
+        ProductCatalogFile(config.product_catalog), config.catalog_refresh_s)

@@ -1,0 +1,174 @@
+"""Pipeline options: every flag of `python -m pipeline`, with help, checked in validate()."""
+from __future__ import annotations
+
+import os
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from connectors.secrets import SecretError, SecretRef
+from pipeline.topics import TOPICS_FILE
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STACK_HOME = os.environ.get('STACK_HOME', os.path.join(REPO_ROOT, '.local'))
+# Built by stack/stack.sh (see stack/versions.sh for why two Beam versions).
+DEFAULT_EXPANSION_JAR = os.path.join(STACK_HOME, 'jars', 'beam-kafka-expansion-service-2.73.0.jar')
+DEFAULT_FLINK_EXPANSION_JAR = os.path.join(
+    STACK_HOME, 'jars', 'beam-kafka-expansion-service-flink-2.62.0.jar')
+DEFAULT_FLINK_JOB_SERVER_JAR = os.path.join(STACK_HOME, 'jars', 'beam-flink-1.19-job-server-2.62.0.jar')
+FLINK_VERSION = '1.19'
+MISSING_POLICIES = ('flag', 'quiet', 'fail')
+
+
+class KafkaOptions(PipelineOptions):
+  """Where the pipeline reads and writes Kafka, and how much a bounded run reads."""
+  @classmethod
+  def _add_argparse_args(cls, parser):
+    group = parser.add_argument_group('Kafka')
+    group.add_argument(
+        '--bootstrap_servers', default=None,
+        help='Kafka bootstrap servers, HOST:PORT[,HOST:PORT]. Default: the one in --topics_config '
+        '(127.0.0.1:9092, the local stack).')
+    group.add_argument(
+        '--topics_config', default=TOPICS_FILE,
+        help='The YAML file defining the topics (default: pipeline/topics.yaml).')
+    group.add_argument(
+        '--sources', default=None,
+        help='Comma-separated sources to read (tiktok,facebook,shopify,daraz). Default: all raw topics.')
+    group.add_argument(
+        '--consumer_group', default='millionx-pipeline',
+        help='Kafka consumer group. Offsets are committed when Beam finalizes what it read (bundle '
+        'on DirectRunner, checkpoint on Flink), so a restart with the same group resumes after the '
+        'last committed record.')
+    group.add_argument(
+        '--start_offset', default='earliest', choices=('earliest', 'latest'),
+        help='Where a consumer group with no committed offsets starts.')
+    group.add_argument(
+        '--max_records', type=int, default=1_000_000,
+        help='DirectRunner only: stop the (bounded) read after this many records. Unbounded '
+        'cross-language reads never finish on the DirectRunner, so it always reads a bounded slice.')
+    group.add_argument(
+        '--max_read_seconds', type=int, default=30,
+        help='DirectRunner only: stop the bounded read after this many seconds.')
+    group.add_argument(
+        '--kafka_expansion_jar', default=DEFAULT_EXPANSION_JAR,
+        help='Runnable jar of the Beam Kafka expansion service used with DirectRunner/PrismRunner '
+        '(built by `stack/stack.sh setup beam_jars`).')
+    group.add_argument(
+        '--flink_kafka_expansion_jar', default=DEFAULT_FLINK_EXPANSION_JAR,
+        help='Runnable jar of the Kafka expansion service matching the Flink job server\'s Beam '
+        'version (built by `stack/stack.sh setup beam_jars`).')
+
+  def validate(self, validator):
+    errors = []
+    for name in ('max_records', 'max_read_seconds'):
+      if getattr(self, name) is not None and getattr(self, name) <= 0:
+        errors.append(f'--{name} must be positive')
+    if not self.consumer_group:
+      errors.append('--consumer_group must not be empty')
+    if not os.path.isfile(self.topics_config):
+      errors.append(f'--topics_config {self.topics_config} does not exist')
+    return errors
+
+
+class OutputOptions(PipelineOptions):
+  """Where results and dead letters go."""
+  @classmethod
+  def _add_argparse_args(cls, parser):
+    group = parser.add_argument_group('Outputs')
+    group.add_argument('--posts_topic', default='out.social.posts',
+                       help='Kafka topic for normalized social posts (JSON).')
+    group.add_argument('--orders_topic', default='out.market.orders',
+                       help='Kafka topic for normalized market orders (JSON).')
+    group.add_argument('--dlq_topic', default='dlq.pipeline',
+                       help='Kafka topic for dead letters of every stage (JSON, payload encrypted).')
+
+
+class TransformOptions(PipelineOptions):
+  """Secrets (as references), enrichment sources and embedding settings for the transforms."""
+  @classmethod
+  def _add_argparse_args(cls, parser):
+    group = parser.add_argument_group('Transforms')
+    group.add_argument(
+        '--dlq_key_ref', default='env:MILLIONX_DLQ_KEY',
+        help='Secret reference (env:NAME or file:PATH) to the key that encrypts dead-letter '
+        'payloads. Resolved on the workers, never stored in the graph.')
+    group.add_argument(
+        '--pseudonym_key_ref', default='env:MILLIONX_PSEUDONYM_KEY',
+        help='Secret reference (env:NAME or file:PATH) to the HMAC key for PII pseudonyms.')
+    group.add_argument(
+        '--pseudonym_key_id', default=None,
+        help='Name of the pseudonym key, stored beside every pseudonym (rotation). Default: a '
+        'fingerprint of the key.')
+    group.add_argument(
+        '--weather_snapshot', default=None,
+        help='JSON file {city_id: OpenWeather current-weather JSON} for offline runs.')
+    group.add_argument(
+        '--openweather_key_ref', default=None,
+        help='Secret reference to an OpenWeather API key: fetch live weather for the 8 cities.')
+    group.add_argument(
+        '--weather_refresh_seconds', type=float, default=600.0,
+        help='Streaming runs: how often the weather side input is refreshed.')
+    group.add_argument(
+        '--weather_max_age_seconds', type=float, default=3 * 3600.0,
+        help='Weather older than this (vs the record\'s event time) is not attached (flagged).')
+    group.add_argument(
+        '--product_catalog', default=None,
+        help='Product catalog file (JSON list or JSON lines of context.products values).')
+    group.add_argument(
+        '--catalog_refresh_seconds', type=float, default=600.0,
+        help='Streaming runs: how often the product catalog side input is refreshed.')
+    group.add_argument(
+        '--missing_weather', default='flag', choices=MISSING_POLICIES,
+        help='No weather for a record: flag (go on, flagged and counted), quiet (counted), '
+        'fail (dead letter).')
+    group.add_argument(
+        '--missing_product', default='flag', choices=MISSING_POLICIES,
+        help='No catalog entry for an order line: flag, quiet or fail (as --missing_weather).')
+    group.add_argument(
+        '--embed', dest='embed', action='store_true', default=True,
+        help='Compute 384-dim all-MiniLM-L6-v2 embeddings with RunInference (default).')
+    group.add_argument(
+        '--no_embed', dest='embed', action='store_false',
+        help='Skip embeddings (faster runs; Weaviate then gets nothing).')
+    group.add_argument(
+        '--embed_max_batch_size', type=int, default=64,
+        help='Largest RunInference batch for the embedding model.')
+
+  def validate(self, validator):
+    errors = []
+    for name in ('dlq_key_ref', 'pseudonym_key_ref', 'openweather_key_ref'):
+      ref = getattr(self, name)
+      if ref is None:
+        continue
+      try:
+        SecretRef.parse(ref)
+      except SecretError as e:
+        errors.append(f'--{name}: {e}')
+    for name in ('weather_snapshot', 'product_catalog'):
+      path = getattr(self, name)
+      if path and not os.path.isfile(path):
+        errors.append(f'--{name} {path} does not exist')
+    if self.weather_snapshot and self.openweather_key_ref:
+      errors.append('give --weather_snapshot or --openweather_key_ref, not both')
+    if self.embed_max_batch_size < 1:
+      errors.append('--embed_max_batch_size must be >= 1')
+    return errors
+
+
+class RunOptions(PipelineOptions):
+  """How `python -m pipeline` runs and reports."""
+  @classmethod
+  def _add_argparse_args(cls, parser):
+    group = parser.add_argument_group('Run')
+    group.add_argument(
+        '--detached', action='store_true', default=False,
+        help='FlinkRunner with a cluster --flink_master: submit the job, print its Flink job id, '
+        'and return. Cancel it with `curl -X PATCH http://HOST:8081/jobs/JOB_ID?mode=cancel` or '
+        '`python -m pipeline.flink_jobs cancel JOB_ID`.')
+    group.add_argument(
+        '--summary_json', default=None,
+        help='Also write the run summary (records read, written per output, dead letters by '
+        'stage and reason) to this JSON file.')
+    group.add_argument(
+        '--skip_preflight', action='store_true', default=False,
+        help='Do not check that Kafka, topics and jars are there before building the graph.')

@@ -1,0 +1,92 @@
+"""Fail fast, before any graph is built, with a message that says what to do next."""
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from typing import Optional
+
+from connectors.secrets import SecretError, SecretRef
+
+START_HINT = 'start the local stack with `./run_local.sh start`'
+
+
+class PreflightError(RuntimeError):
+  """Something the run needs is missing; the message says how to get it."""
+
+
+def _check_kafka(bootstrap_servers: str, topics: list[str]) -> None:
+  from kafka import KafkaAdminClient
+  from kafka.errors import KafkaError
+  try:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000,
+                             client_id='millionx-preflight')
+  except KafkaError as e:
+    raise PreflightError(
+        f'Kafka is not reachable at {bootstrap_servers} — {START_HINT} '
+        f'(or pass --bootstrap_servers). ({type(e).__name__})') from e
+  try:
+    existing = set(admin.list_topics())
+  finally:
+    admin.close()
+  missing = sorted(set(topics) - existing)
+  if missing:
+    raise PreflightError(
+        f'Kafka at {bootstrap_servers} lacks the topics {missing} — create them with '
+        '`stack/stack.sh topics` (python -m pipeline.topics create).')
+
+
+def _flink_rest(master: str) -> str:
+  return master if master.startswith('http') else f'http://{master}'
+
+
+def _check_flink_cluster(master: str) -> None:
+  try:
+    with urllib.request.urlopen(f'{_flink_rest(master)}/overview', timeout=5) as resp:
+      overview = json.load(resp)
+  except (OSError, ValueError) as e:
+    raise PreflightError(
+        f'The Flink cluster at {master} does not answer — {START_HINT} (Flink REST on 8081), '
+        'or use --flink_master=[local].') from e
+  if not overview.get('slots-available'):
+    raise PreflightError(f'The Flink cluster at {master} has no free task slot '
+                         f'({overview.get("slots-total", 0)} in all): cancel a job or add a TaskManager.')
+
+
+def check(graph_config, is_flink: bool, flink_local: bool, flink_master: Optional[str]) -> None:
+  kafka = graph_config.kafka
+  if not os.path.isfile(kafka.expansion_jar):
+    raise PreflightError(
+        f'The Kafka expansion service jar {kafka.expansion_jar} is missing — build it with '
+        '`stack/stack.sh setup beam_jars`.')
+  needed = list(graph_config.source_by_topic) + [
+      graph_config.posts_topic, graph_config.orders_topic, graph_config.dlq_topic]
+  _check_kafka(kafka.bootstrap_servers, needed)
+  if is_flink and not flink_local:
+    _check_flink_cluster(flink_master)
+  # Resolved here only to fail fast; the workers resolve them again in setup().
+  dead_letter = graph_config.process.validation.dead_letter
+  for what, ref in (('--dlq_key_ref', dead_letter.key_ref),
+                    ('--pseudonym_key_ref', graph_config.process.privacy.hmac_key_ref)):
+    try:
+      SecretRef.parse(ref).resolve()
+    except SecretError as e:
+      raise PreflightError(f'{what}: {e}') from e
+
+
+def find_flink_job(master: str, job_name: str, timeout_s: float = 60.0) -> str:
+  """The id of the Flink job named `job_name`, once the cluster lists it."""
+  deadline = time.monotonic() + timeout_s
+  while time.monotonic() < deadline:
+    try:
+      with urllib.request.urlopen(f'{_flink_rest(master)}/jobs/overview', timeout=5) as resp:
+        jobs = json.load(resp).get('jobs', [])
+    except (OSError, ValueError):
+      jobs = []
+    for job in jobs:
+      if job.get('name') == job_name:
+        return job['jid']
+    time.sleep(1)
+  raise PreflightError(f'job {job_name} did not appear in {master}/jobs/overview within {timeout_s:.0f}s')
