@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 import json
 import logging
+import time
 from typing import Callable, Iterable, Mapping, NamedTuple, Optional
 
 import apache_beam as beam
@@ -130,22 +131,25 @@ class WeatherSnapshotFile:
 
 @dataclasses.dataclass(frozen=True)
 class OpenWeatherLoader:
-  """Loader: current weather for the eight cities from the OpenWeather API (connectors/)."""
+  """Loader: current weather for the eight cities from the OpenWeather API (connectors/openweather).
+
+  A city that fails this round is left out (the record is then flagged weather_missing); the
+  client does the retries, backoff and HTTP 429 handling.
+  """
   api_key_ref: str
-  city_ids: tuple[int, ...] = tuple(CITY_BY_ID)
-  timeout_s: float = 10.0
   clock: Callable[[], datetime.datetime] = utc_now
 
   def __call__(self) -> WeatherSnapshot:
-    from connectors.openweather import OpenWeatherClient, OpenWeatherConfig, OpenWeatherError
+    from connectors.http import ApiError
+    from connectors.openweather import BD_CITIES, OpenWeatherClient, OpenWeatherConfig
+    from connectors.secrets import SecretRef
     items = []
-    with OpenWeatherClient(OpenWeatherConfig(api_key_ref=self.api_key_ref,
-                                             timeout_s=self.timeout_s)) as client:
-      for city_id in self.city_ids:
+    with OpenWeatherClient(OpenWeatherConfig(api_key=SecretRef.parse(self.api_key_ref))) as client:
+      for city in BD_CITIES:
         try:
-          items.append((city_id, client.current_by_id(city_id)))
-        except OpenWeatherError as e:
-          _LOG.warning('No weather for city %s this round: %s', city_id, e)
+          items.append((city.city_id, client.current(city)))
+        except ApiError as e:
+          _LOG.warning('No weather for city %s this round: %s', city.city_id, type(e).__name__)
     return weather_snapshot(items, self.clock())
 
 
@@ -187,19 +191,26 @@ class _SlowlyUpdatingSideInput(beam.PTransform):
   """PBegin → PCollection of snapshots. refresh_interval_s=None: load once (batch)."""
 
   def __init__(self, loader: Callable[[], object], name: str,
-               refresh_interval_s: Optional[float] = None):
+               refresh_interval_s: Optional[float] = None, stop_after_s: Optional[float] = None):
     super().__init__()
     if refresh_interval_s is not None and refresh_interval_s <= 0:
       raise ValueError('refresh_interval_s must be positive (or None to load once)')
+    if stop_after_s is not None and refresh_interval_s is None:
+      raise ValueError('stop_after_s only applies with refresh_interval_s')
     self._loader = loader
     self._name = name
     self._refresh_interval_s = refresh_interval_s
+    self._stop_after_s = stop_after_s
 
   def expand(self, pbegin):
     if self._refresh_interval_s is None:
       ticks = pbegin | 'LoadOnce' >> beam.Create([None])
       return ticks | 'Load' >> beam.ParDo(_LoadSnapshotFn(self._loader, self._name))
-    ticks = pbegin | 'PeriodicImpulse' >> PeriodicImpulse(fire_interval=self._refresh_interval_s)
+    impulse_args = {'fire_interval': self._refresh_interval_s}
+    if self._stop_after_s is not None:  # bounded refreshing: tests and finite replays
+      start = time.time()
+      impulse_args.update(start_timestamp=start, stop_timestamp=start + self._stop_after_s)
+    ticks = pbegin | 'PeriodicImpulse' >> PeriodicImpulse(**impulse_args)
     return (ticks
             | 'Load' >> beam.ParDo(_LoadSnapshotFn(self._loader, self._name))
             | 'LatestPane' >> beam.WindowInto(
@@ -214,15 +225,17 @@ class WeatherSideInput(_SlowlyUpdatingSideInput):
   refresh_interval_s: None in batch (load once); e.g. 600 in streaming.
   """
 
-  def __init__(self, loader: Callable[[], WeatherSnapshot], refresh_interval_s: Optional[float] = None):
-    super().__init__(loader, 'weather', refresh_interval_s)
+  def __init__(self, loader: Callable[[], WeatherSnapshot], refresh_interval_s: Optional[float] = None,
+               stop_after_s: Optional[float] = None):
+    super().__init__(loader, 'weather', refresh_interval_s, stop_after_s)
 
 
 class ProductSideInput(_SlowlyUpdatingSideInput):
   """PBegin → PCollection[ProductCatalog]; loader e.g. ProductCatalogFile(path)."""
 
-  def __init__(self, loader: Callable[[], ProductCatalog], refresh_interval_s: Optional[float] = None):
-    super().__init__(loader, 'catalog', refresh_interval_s)
+  def __init__(self, loader: Callable[[], ProductCatalog], refresh_interval_s: Optional[float] = None,
+               stop_after_s: Optional[float] = None):
+    super().__init__(loader, 'catalog', refresh_interval_s, stop_after_s)
 
 
 def _newest(snapshots: Iterable) -> Optional[object]:

@@ -1,0 +1,194 @@
+"""Weather and product enrichment: side inputs (batch, periodic, TestStream windows), flags, metrics."""
+import datetime
+import json
+
+import apache_beam as beam
+import pytest
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing.util import assert_that, equal_to, equal_to_per_window, is_empty
+from apache_beam.transforms import window
+
+from schemas.normalized import (Flag, Lineage, MarketOrder, OrderLine, SocialPost, Weather,
+                                event_id)
+from tests.unit import fakes
+from transforms.cities import resolve_city
+from transforms.config import MissingPolicy
+from transforms.enrich import (EnrichRecords, ProductCatalogFile, ProductSideInput,
+                               WeatherSideInput, WeatherSnapshot, WeatherSnapshotFile,
+                               product_catalog)
+from transforms.metrics import NAMESPACE
+
+T0 = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.timezone.utc)
+DHAKA, CTG = 1185241, 1205733
+
+
+@pytest.mark.parametrize('written,city', [
+    ('Dhaka', 'Dhaka'), ('DACCA', 'Dhaka'), ('ঢাকা', 'Dhaka'), ('Dhaka-1207', 'Dhaka'),
+    ('Mirpur, Dhaka', 'Dhaka'), ('Chittagong', 'Chattogram'), ('চট্টগ্রাম', 'Chattogram'),
+    ('Barisal', 'Barishal'), ('বরিশাল', 'Barishal'), ('Sylet', 'Sylhet'), ('ময়মনসিংহ', 'Mymensingh'),
+    ('Singapore-Central', None), ('', None)])
+def test_city_aliases(written, city):
+  found = resolve_city([written])
+  assert (found.name if found else None) == city
+
+
+def _post(n, city='Dhaka', at=T0, hashtags=()):
+  return SocialPost(event_id=event_id('tiktok', 'video', str(n)), source='tiktok', kind='video',
+                    native_id=str(n), event_time=at, ingest_time=T0,
+                    lineage=Lineage('raw.tiktok.videos', 0, n, 0), text=f'post {n}', city=city,
+                    hashtags=hashtags)
+
+
+def _order(n, city='Chittagong', skus=('SKU-1',)):
+  lines = tuple(OrderLine(line_id=str(i), sku=s, product_id=None, title=None, quantity=1,
+                          unit_price=None) for i, s in enumerate(skus))
+  return MarketOrder(event_id=event_id('daraz', 'order', str(n)), source='daraz', native_id=str(n),
+                     event_time=T0, ingest_time=T0, lineage=Lineage('raw.daraz.orders', 0, n, 0),
+                     lines=lines, city=city)
+
+
+def _weather_file(tmp_path, observed=T0):
+  data = fakes.load('openweather_current_dhaka.json')
+  data['dt'] = int(observed.timestamp())
+  ctg = dict(data, id=1205733, name='Chittagong')
+  path = tmp_path / 'weather.json'
+  path.write_text(json.dumps({str(DHAKA): data, str(CTG): ctg}))
+  return str(path)
+
+
+def _catalog_file(tmp_path):
+  path = tmp_path / 'catalog.jsonl'
+  path.write_text('\n'.join(json.dumps(p) for p in [
+      {'sku': 'SKU-1', 'product_id': '77', 'title': 'Jamdani Saree', 'category': 'Fashion > Saree',
+       'brand': 'Kashful', 'price_bdt': '4,500.00', 'updated_at': '2026-11-01T00:00:00Z'}]))
+  return str(path)
+
+
+def _counter(run, name):
+  return sum(c.committed for c in run.metrics().query(
+      MetricsFilter().with_namespace(NAMESPACE).with_name(name))['counters'])
+
+
+def test_batch_enrichment_with_file_side_inputs(tmp_path):
+  old = T0 - datetime.timedelta(days=2)
+  records = [_post(1), _post(2, city=None, hashtags=('ঢাকা',)), _post(3, city=None),
+             _post(4, at=old), _order(5), _order(6, skus=('SKU-1', 'NOPE'))]
+  p = TestPipeline()
+  weather = p | 'Weather' >> WeatherSideInput(WeatherSnapshotFile(_weather_file(tmp_path)))
+  products = p | 'Products' >> ProductSideInput(ProductCatalogFile(_catalog_file(tmp_path)))
+  result = (p | beam.Create(records)
+            | EnrichRecords(fakes.enrich_config(), weather=weather, products=products))
+  summary = result.records | beam.Map(lambda r: (
+      r.native_id, r.city, r.weather.temp_c if r.weather else None, r.flags,
+      tuple(l.product.title if l.product else None for l in getattr(r, 'lines', ()))))
+  assert_that(summary, equal_to([
+      ('1', 'Dhaka', 22.99, (), ()),
+      ('2', 'Dhaka', 22.99, (), ()),
+      ('3', None, None, (Flag.WEATHER_UNKNOWN_CITY,), ()),
+      ('4', 'Dhaka', None, (Flag.WEATHER_STALE,), ()),
+      ('5', 'Chattogram', 22.99, (), ('Jamdani Saree',)),
+      ('6', 'Chattogram', 22.99, (Flag.PRODUCT_MISS,), ('Jamdani Saree', None)),
+  ]), label='Enriched')
+  assert_that(result.dead_letters, is_empty(), label='NoDeadLetters')
+  run = p.run()
+  run.wait_until_finish()
+  assert _counter(run, 'num_weather_enriched') == 4
+  assert _counter(run, 'num_weather_unknown_city') == 1
+  assert _counter(run, 'num_weather_stale') == 1
+  assert _counter(run, 'num_product_miss') == 1
+  assert _counter(run, 'num_weather_refreshes') == 1
+
+
+def test_fail_policy_sends_misses_to_the_dead_letter_queue():
+  p = TestPipeline()
+  result = p | beam.Create([_post(1, city=None), _post(2)]) | EnrichRecords(
+      fakes.enrich_config(missing_weather=MissingPolicy.FAIL))
+  assert_that(result.records, is_empty(), label='NothingEnriched')
+  assert_that(result.dead_letters | beam.Map(lambda d: (d.stage, d.error_class, d.offset,
+                                                        d.payload_format)),
+              equal_to([('enrich', 'MissingEnrichment', 1, 'normalized-json'),
+                        ('enrich', 'MissingEnrichment', 2, 'normalized-json')]),
+              label='DeadLetters')
+  p.run().wait_until_finish()
+
+
+def test_quiet_policy_counts_without_flags():
+  p = TestPipeline()
+  result = p | beam.Create([_post(1, city=None)]) | EnrichRecords(
+      fakes.enrich_config(missing_weather='quiet'))
+  assert_that(result.records | beam.Map(lambda r: r.flags), equal_to([()]), label='NoFlags')
+  assert_that(result.dead_letters, is_empty(), label='NoDeadLetters')
+  p.run().wait_until_finish()
+
+
+def _snapshot(loaded_at, temp):
+  return WeatherSnapshot(loaded_at, {DHAKA: Weather(DHAKA, 'Dhaka', loaded_at, temp_c=temp)})
+
+
+def test_side_input_refreshes_per_window_with_test_stream():
+  """Streaming: each window of records sees the snapshot loaded for that window."""
+  options = PipelineOptions()
+  options.view_as(StandardOptions).streaming = True
+  base = T0.timestamp()
+  p = TestPipeline(options=options)
+  later = T0 + datetime.timedelta(minutes=10)
+  stream = (p | TestStream()
+            .advance_watermark_to(base, tag='side')
+            .add_elements([window.TimestampedValue(_snapshot(T0, 20.0), base)], tag='side')
+            .advance_watermark_to(base + 600, tag='side')
+            .add_elements([window.TimestampedValue(_snapshot(later, 30.0), base + 600)], tag='side')
+            .advance_watermark_to(base + 10, tag='main')
+            .add_elements([window.TimestampedValue(_post(1), base + 10)], tag='main')
+            .advance_watermark_to(base + 660, tag='main')
+            .add_elements([window.TimestampedValue(
+                _post(2, at=T0 + datetime.timedelta(minutes=11)), base + 660)], tag='main'))
+  side = stream['side'] | 'SideWindows' >> beam.WindowInto(window.FixedWindows(600))
+  main = stream['main'] | 'MainWindows' >> beam.WindowInto(window.FixedWindows(600))
+  result = main | EnrichRecords(fakes.enrich_config(), weather=side)
+  temps = result.records | beam.Map(lambda r: (r.native_id, r.weather.temp_c if r.weather else None))
+  assert_that(temps, equal_to_per_window({
+      window.IntervalWindow(base, base + 600): [('1', 20.0)],
+      window.IntervalWindow(base + 600, base + 1200): [('2', 30.0)]}), label='PerWindow')
+  assert_that(result.dead_letters, is_empty(), label='NoDeadLetters')
+  p.run().wait_until_finish()
+
+
+class _CountingLoader:
+  """Loader whose snapshots get newer on each call (the refresh)."""
+  calls = 0
+
+  def __call__(self):
+    type(self).calls += 1
+    return product_catalog([{'sku': 'SKU-1', 'title': f'v{type(self).calls}'}],
+                           T0 + datetime.timedelta(seconds=type(self).calls))
+
+
+def test_periodic_impulse_reloads_the_side_input():
+  _CountingLoader.calls = 0
+  p = TestPipeline()
+  catalogs = p | ProductSideInput(_CountingLoader(), refresh_interval_s=1, stop_after_s=2.5)
+  assert_that(catalogs | beam.Map(lambda c: 1) | beam.combiners.Count.Globally(),
+              lambda counts: counts and counts[0] >= 2 or (_ for _ in ()).throw(
+                  AssertionError(f'expected >= 2 refreshes, got {counts}')), label='Refreshes')
+  p.run().wait_until_finish()
+  assert _CountingLoader.calls >= 2
+
+
+def test_openweather_loader_uses_the_connector_and_skips_failed_cities(monkeypatch):
+  from connectors import openweather
+  from connectors.http import RateLimited
+  from transforms.enrich import OpenWeatherLoader
+  monkeypatch.setenv('MILLIONX_TEST_OWM_KEY', 'not-a-real-key')
+  dhaka = fakes.load('openweather_current_dhaka.json')
+
+  def current(self, city):
+    if city.city_id == DHAKA:
+      return dhaka
+    raise RateLimited('HTTP 429')
+  monkeypatch.setattr(openweather.OpenWeatherClient, 'current', current)
+  snapshot = OpenWeatherLoader('env:MILLIONX_TEST_OWM_KEY', clock=fakes.fixed_clock)()
+  assert list(snapshot.by_city) == [DHAKA] and snapshot.loaded_at == fakes.FIXED_NOW
+  assert snapshot.by_city[DHAKA].temp_c == 22.99
