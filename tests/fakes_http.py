@@ -6,6 +6,7 @@ stdlib only (http.server in a thread), bound to 127.0.0.1 on a free port.
 """
 from __future__ import annotations
 
+import copy
 import http.server
 import json
 import pathlib
@@ -13,6 +14,8 @@ import threading
 import time
 import urllib.parse
 from typing import Any, Callable, NamedTuple, Optional, Union
+
+from connectors.daraz import sign
 
 DATA = pathlib.Path(__file__).parent / 'unit' / 'data'
 
@@ -130,3 +133,63 @@ class FakeSleep:
 
   def __call__(self, seconds: float) -> None:
     self.delays.append(seconds)
+
+
+class DarazFake:
+  """Daraz Open Platform: GetOrders (N orders from the documented example, offset paging),
+  GetOrderItems, token refresh. Checks every request's signature with SECRET."""
+  SECRET = 'helloworld'
+
+  def __init__(self, api, n_orders, expired_once=False):
+    self.api, self.n = api, n_orders
+    self.valid_token = 'old-token'
+    self.expire_next = expired_once
+    self.bad_signatures = 0
+    template = fixture('daraz_get_orders.json')['data']['orders'][0]
+    self.orders = []
+    for i in range(n_orders):
+      order = copy.deepcopy(template)
+      order['order_id'] = order['order_number'] = str(491253082180001 + i)
+      self.orders.append(order)
+    self.items = fixture('daraz_get_order_items.json')['data']
+    api.route('GET', '/orders/get', self.get_orders)
+    api.route('GET', '/order/items/get', self.get_items)
+    api.route('GET', '/auth/token/refresh', self.refresh)
+
+  def _check(self, req, api_path, token=True):
+    q = dict(req.query)
+    if sign(api_path, q, self.SECRET) != q.get('sign'):
+      self.bad_signatures += 1
+      return Reply(200, {'code': 'IncompleteSignature', 'type': 'ISV', 'message': 'bad sign'})
+    if token and q.get('access_token') != self.valid_token:
+      return Reply(200, {'code': 'IllegalAccessToken', 'type': 'ISV', 'message': 'expired'})
+    return None
+
+  def get_orders(self, req):
+    if self.expire_next:
+      self.expire_next = False
+      self.valid_token = 'new-token'
+    error = self._check(req, '/orders/get')
+    if error:
+      return error
+    offset, limit = int(req.query['offset']), int(req.query['limit'])
+    page = self.orders[offset:offset + limit]
+    return Reply(200, {'code': '0', 'request_id': 'r', 'data': {
+        'count': str(len(page)), 'countTotal': str(self.n), 'orders': page}})
+
+  def get_items(self, req):
+    error = self._check(req, '/order/items/get')
+    if error:
+      return error
+    items = copy.deepcopy(self.items)
+    for item in items:
+      item['order_id'] = req.query['order_id']
+    return Reply(200, {'code': '0', 'request_id': 'r', 'data': items})
+
+  def refresh(self, req):
+    error = self._check(req, '/auth/token/refresh', token=False)
+    if error:
+      return error
+    assert req.query['refresh_token'] == 'refresh-1'
+    return Reply(200, {'code': '0', 'access_token': 'new-token', 'refresh_token': 'refresh-2',
+                       'expires_in': 604800})

@@ -1,5 +1,4 @@
 """Daraz: the published signing example, signed paging over GetOrders, items, token refresh."""
-import copy
 import random
 
 import pytest
@@ -7,9 +6,9 @@ import pytest
 from connectors.daraz import DarazClient, DarazConfig, sign
 from connectors.http import HttpConfig, PermanentError, RetryPolicy
 from connectors.secrets import SecretRef
-from tests.fakes_http import FakeApi, FakeSleep, Reply, fixture
+from tests.fakes_http import DarazFake, FakeApi, FakeSleep, Reply
 
-SECRET = 'helloworld'
+SECRET = DarazFake.SECRET
 
 
 def test_signature_reproduces_the_published_worked_example():
@@ -32,64 +31,6 @@ def test_signature_regression_vector_with_raw_timestamp_values():
       'DE12258EA0AF80EC820AD7C257F819DA8B924EE4F97FC2B3E3D6E7942E64BFB4')
 
 
-class DarazFake:
-  """GetOrders (N orders, offset paging), GetOrderItems, token refresh; verifies every signature."""
-
-  def __init__(self, api, n_orders, page_size, expired_once=False):
-    self.api, self.n, self.page_size = api, n_orders, page_size
-    self.valid_token = 'old-token'
-    self.expire_next = expired_once
-    self.bad_signatures = 0
-    template = fixture('daraz_get_orders.json')['data']['orders'][0]
-    self.orders = []
-    for i in range(n_orders):
-      order = copy.deepcopy(template)
-      order['order_id'] = order['order_number'] = str(491253082180001 + i)
-      self.orders.append(order)
-    self.items = fixture('daraz_get_order_items.json')['data']
-    api.route('GET', '/orders/get', self.get_orders)
-    api.route('GET', '/order/items/get', self.get_items)
-    api.route('GET', '/auth/token/refresh', self.refresh)
-
-  def _check(self, req, api_path, token=True):
-    q = dict(req.query)
-    if sign(api_path, q, SECRET) != q.get('sign'):
-      self.bad_signatures += 1
-      return Reply(200, {'code': 'IncompleteSignature', 'type': 'ISV', 'message': 'bad sign'})
-    if token and q.get('access_token') != self.valid_token:
-      return Reply(200, {'code': 'IllegalAccessToken', 'type': 'ISV', 'message': 'expired'})
-    return None
-
-  def get_orders(self, req):
-    if self.expire_next:
-      self.expire_next = False
-      self.valid_token = 'new-token'
-    error = self._check(req, '/orders/get')
-    if error:
-      return error
-    offset, limit = int(req.query['offset']), int(req.query['limit'])
-    page = self.orders[offset:offset + limit]
-    return Reply(200, {'code': '0', 'request_id': 'r', 'data': {
-        'count': str(len(page)), 'countTotal': str(self.n), 'orders': page}})
-
-  def get_items(self, req):
-    error = self._check(req, '/order/items/get')
-    if error:
-      return error
-    items = copy.deepcopy(self.items)
-    for item in items:
-      item['order_id'] = req.query['order_id']
-    return Reply(200, {'code': '0', 'request_id': 'r', 'data': items})
-
-  def refresh(self, req):
-    error = self._check(req, '/auth/token/refresh', token=False)
-    if error:
-      return error
-    assert req.query['refresh_token'] == 'refresh-1'
-    return Reply(200, {'code': '0', 'access_token': 'new-token', 'refresh_token': 'refresh-2',
-                       'expires_in': 604800})
-
-
 def make_client(api, monkeypatch, page_size=2):
   monkeypatch.setenv('T_DARAZ_SECRET', SECRET)
   monkeypatch.setenv('T_DARAZ_TOKEN', 'old-token')
@@ -109,7 +50,7 @@ def _window():
 
 def test_orders_paged_by_offset_with_items_attached(monkeypatch):
   with FakeApi() as api:
-    fake = DarazFake(api, n_orders=5, page_size=2)
+    fake = DarazFake(api, n_orders=5)
     with make_client(api, monkeypatch) as c:
       pages = list(c.iter_order_pages(*_window()))
   assert [len(p) for p in pages] == [2, 2, 1]
@@ -124,7 +65,7 @@ def test_orders_paged_by_offset_with_items_attached(monkeypatch):
 
 def test_expired_token_is_refreshed_and_the_call_repeated(monkeypatch):
   with FakeApi() as api:
-    fake = DarazFake(api, n_orders=1, page_size=2, expired_once=True)
+    fake = DarazFake(api, n_orders=1, expired_once=True)
     with make_client(api, monkeypatch) as c:
       orders = [o for p in c.iter_order_pages(*_window()) for o in p]
       assert c.token_refreshes == 1
