@@ -77,7 +77,7 @@ class CachedEncoder:
     for k, t in zip(keys, texts):           # in-batch dedupe: each distinct text once
       if k not in found and k not in todo:
         todo[k] = t
-    self.hits += len(keys) - sum(1 for k in keys if k in todo)
+    self.hits += len(keys) - len(todo)       # served from the cache or a twin in this batch
     self.misses += len(todo)
     if todo:
       vectors = self.model.encode(list(todo.values()), batch_size=max(1, len(todo)),
