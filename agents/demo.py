@@ -23,6 +23,7 @@ import collections
 import dataclasses
 import datetime
 import json
+import multiprocessing
 import random
 import sys
 import time
@@ -30,9 +31,9 @@ from typing import Iterable, NamedTuple, Optional, Sequence
 
 from agents import demo_data as D
 from agents.topics import AgentTopics, load_topics
-from schemas.sources import SOURCE_MODELS
 from connectors.kafka_publisher import (KafkaPublisher, PublisherConfig, standard_headers,
                                         topic_counts)
+from schemas.sources import SOURCE_MODELS
 
 # A fixed reference time keeps the output identical across runs; pass `now` for fresh timestamps.
 DEFAULT_NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.timezone.utc)
@@ -538,9 +539,43 @@ def generate(seed: int, events: int, malformed_share: float = 0.05, *,
 
 
 def publish(events: Iterable[DemoEvent], bootstrap_servers: str, *,
-            config: Optional[PublisherConfig] = None, progress=None) -> dict[str, int]:
-  """Publishes the events; returns acknowledged counts per topic. Raises PublishError on loss."""
-  config = config or PublisherConfig(bootstrap_servers=bootstrap_servers, client_id='millionx-demo')
+            config: Optional[PublisherConfig] = None, workers: int = 1,
+            progress=None) -> dict[str, int]:
+  """Publishes the events; returns acknowledged counts per topic. Raises PublishError on loss.
+
+  With `workers` > 1 the context records are published first, then the source events are split
+  over that many forked processes, each with its own producer: kafka-python spends ~100 µs of
+  Python per record, so one process cannot keep up with a broker on the same machine.
+  """
+  config = config or PublisherConfig(bootstrap_servers=bootstrap_servers,
+                                     client_id='millionx-demo')
+  events = list(events)
+  if workers <= 1:
+    return _publish_slice(config, events, progress)
+  n_context = 0
+  while n_context < len(events) and dict(events[n_context].headers)['source'] in (
+      b'catalog', b'openweather'):
+    n_context += 1
+  counts = collections.Counter(_publish_slice(config, events[:n_context], None))
+  global _FORKED_EVENTS  # pylint: disable=global-statement
+  _FORKED_EVENTS = events[n_context:]   # inherited by the forked workers, never pickled
+  try:
+    with multiprocessing.get_context('fork').Pool(workers) as pool:
+      for part in pool.starmap(_publish_share, [(config, i, workers) for i in range(workers)]):
+        counts.update(part)
+  finally:
+    _FORKED_EVENTS = []
+  return topic_counts(counts)
+
+
+_FORKED_EVENTS: list[DemoEvent] = []
+
+
+def _publish_share(config: PublisherConfig, index: int, workers: int) -> dict[str, int]:
+  return _publish_slice(config, _FORKED_EVENTS[index::workers], None)
+
+
+def _publish_slice(config: PublisherConfig, events: Sequence[DemoEvent], progress) -> dict[str, int]:
   with KafkaPublisher(config) as publisher:
     publisher.publish_many(events, progress=progress)
     return topic_counts(publisher.acked)
@@ -580,6 +615,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--topics-file', help='topic config (default pipeline/topics.yaml)')
   parser.add_argument('--topic-prefix', default='',
                       help='prefix every topic name (tests use unique topics)')
+  parser.add_argument('--workers', type=int, default=1,
+                      help='publishing processes (default 1; 2 or more for large --events)')
   parser.add_argument('--dry-run', action='store_true',
                       help='print the events as JSON lines to stdout instead of publishing')
   args = parser.parse_args(argv)
@@ -602,7 +639,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   else:
     servers = args.bootstrap_servers or topics.bootstrap_servers
     started = time.monotonic()
-    counts = publish(data.events, servers,
+    counts = publish(data.events, servers, workers=args.workers,
                      progress=lambda n: print(f'  published {n}/{len(data.events)}', file=sys.stderr))
     pub_s = time.monotonic() - started
     print(f'published {sum(counts.values())} records to {servers} in {pub_s:.2f}s '
