@@ -104,10 +104,6 @@ def main(source: str, description: str, add_arguments: Callable[[argparse.Argume
     topics = topics.with_prefix(args.topic_prefix)
   store = CheckpointStore(args.checkpoint_dir, source, agent.scope)
 
-  stop = threading.Event()
-  for sig in (signal.SIGINT, signal.SIGTERM):
-    signal.signal(sig, lambda *_: stop.set())
-
   def one_pass(sink, since) -> bool:
     try:
       with agent:
@@ -128,6 +124,10 @@ def main(source: str, description: str, add_arguments: Callable[[argparse.Argume
       ok = one_pass(sink, args.since)
       log.info('%s: total %s', source, dict(publisher.acked))
       return 0 if ok else 1
+    # SIGINT/SIGTERM end the loop after the current pass, so its checkpoint is saved.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+      signal.signal(sig, lambda *_: stop.set())
     since = args.since
     while not stop.is_set():
       one_pass(sink, since)

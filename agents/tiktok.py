@@ -15,10 +15,12 @@ from connectors.tiktok import DEFAULT_BASE_URL, MAX_WINDOW_DAYS, TikTokClient, T
 
 
 class TikTokAgent(SourceAgent):
-  """Dates, not times: the API filters by UTC day, so each pass re-reads its last day."""
+  """Dates, not times: the API filters by UTC day, so each pass re-reads its last day (and window
+  boundaries are read twice: duplicates, never gaps). The Research API indexes videos with a delay,
+  hence the one-day lag."""
   source = 'tiktok'
   window = datetime.timedelta(days=MAX_WINDOW_DAYS - 1)
-  lag = datetime.timedelta(0)
+  lag = datetime.timedelta(days=1)
   client: TikTokClient
 
   @property

@@ -7,14 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 from typing import Mapping, Optional
 
-import yaml
-
-# pipeline/topics.yaml, found next to the `pipeline` package whether run from the checkout or installed
-# (setup.py ships it as package data).
-DEFAULT_TOPICS_FILE = Path(__file__).resolve().parent.parent / 'pipeline' / 'topics.yaml'
+from pipeline import topics as pipeline_topics
 
 # The sources the agents publish for, as spelled in the topics file's `source:` keys.
 SOURCES = ('tiktok', 'facebook', 'shopify', 'daraz', 'openweather', 'catalog')
@@ -54,21 +49,12 @@ class AgentTopics:
 
 
 def load_topics(path: Optional[os.PathLike] = None) -> AgentTopics:
-  """Reads the topics file. The ingest DLQ is the `kind: dlq` topic with `stage: ingest`, or else
-  the dlq topic whose last name component is `ingest`."""
-  path = Path(path or DEFAULT_TOPICS_FILE)
-  with open(path, encoding='utf-8') as f:
-    config = yaml.safe_load(f)
-  by_source = {}
-  dlq = None
-  for topic in config.get('topics', []):
-    if topic.get('kind') == 'raw' or topic.get('kind') == 'context':
-      if topic.get('source'):
-        by_source[topic['source']] = topic['name']
-    elif topic.get('kind') == 'dlq':
-      if topic.get('stage') == 'ingest' or (
-          'stage' not in topic and topic['name'].rsplit('.', 1)[-1] == 'ingest'):
-        dlq = topic['name']
-  if dlq is None:
-    raise TopicConfigError(f'{path}: no dead-letter topic for ingest (kind: dlq, named *.ingest)')
-  return AgentTopics(by_source, dlq, config.get('bootstrap_servers', '127.0.0.1:9092'))
+  """Reads the topics file through pipeline.topics (its one reader). The ingest DLQ is the
+  `kind: dlq` topic whose last name component is `ingest`."""
+  config = pipeline_topics.load_topics(str(path or pipeline_topics.TOPICS_FILE))
+  by_source = {t.source: t.name for t in config.topics if t.kind in ('raw', 'context') and t.source}
+  dlq = [t.name for t in config.by_kind('dlq') if t.name.rsplit('.', 1)[-1] == 'ingest']
+  if len(dlq) != 1:
+    raise TopicConfigError(f'{path or pipeline_topics.TOPICS_FILE}: need exactly one dead-letter '
+                           f'topic for ingest (kind: dlq, named *.ingest), found {dlq}')
+  return AgentTopics(by_source, dlq[0], config.bootstrap_servers)

@@ -117,6 +117,8 @@ class KafkaPublisher:
     self._lock = threading.Lock()
     self.sent: collections.Counter[str] = collections.Counter()
     self.failed: collections.Counter[str] = collections.Counter()
+    # Failures since the last flush that reported them: a count and the first few messages.
+    self._new_failures = 0
     self._failures: list[tuple[str, str]] = []
 
   def __enter__(self) -> 'KafkaPublisher':
@@ -149,7 +151,8 @@ class KafkaPublisher:
   def _on_error(self, topic: str, exc: BaseException) -> None:
     with self._lock:
       self.failed[topic] += 1
-      if len(self._failures) < 20:
+      self._new_failures += 1
+      if len(self._failures) < 5:
         self._failures.append((topic, f'{type(exc).__name__}: {exc}'))
 
   def send(self, topic: str, key: Optional[bytes], value: Optional[bytes],
@@ -183,9 +186,11 @@ class KafkaPublisher:
     except KafkaError as e:
       raise PublishError(f'Flush did not complete: {type(e).__name__}: {e}') from e
     with self._lock:
-      failed, failures = sum(self.failed.values()), list(self._failures)
-    if failed:
-      raise PublishError(f'{failed} record(s) were not acknowledged by Kafka; first: {failures[:3]}')
+      count, failures = self._new_failures, self._failures
+      self._new_failures, self._failures = 0, []
+    if count:
+      raise PublishError(f'{count} record(s) were not acknowledged by Kafka since the last flush; '
+                         f'first: {failures}')
 
   def publish_many(self, records: Iterable[tuple[str, Optional[bytes], Optional[bytes], Headers]],
                    progress: Optional[Callable[[int], None]] = None,
