@@ -41,6 +41,8 @@ BD_TZ = datetime.timezone(datetime.timedelta(hours=6))
 SOURCE_SHARES = (('tiktok', 0.3), ('facebook', 0.25), ('shopify', 0.25), ('daraz', 0.2))
 MALFORMED_KINDS = ('bad_json', 'truncated', 'wrong_type', 'missing_required')
 CATALOG_SIZE = 48
+BULK_LINGER_MS = 200                 # producer settings for publishing a demo load
+BULK_BATCH_BYTES = 2 * 1024 * 1024
 
 
 class DemoEvent(NamedTuple):
@@ -547,8 +549,11 @@ def publish(events: Iterable[DemoEvent], bootstrap_servers: str, *,
   over that many forked processes, each with its own producer: kafka-python spends ~100 µs of
   Python per record, so one process cannot keep up with a broker on the same machine.
   """
+  # Bulk settings: a long linger fills big batches, which is what kafka-python needs to keep up
+  # (measured with benchmarks/bench_generator.py); latency does not matter for a demo load.
   config = config or PublisherConfig(bootstrap_servers=bootstrap_servers,
-                                     client_id='millionx-demo')
+                                     client_id='millionx-demo', linger_ms=BULK_LINGER_MS,
+                                     batch_size=BULK_BATCH_BYTES)
   events = list(events)
   if workers <= 1:
     return _publish_slice(config, events, progress)

@@ -34,10 +34,10 @@ def main() -> int:
                       help='publisher process counts to measure (default: 1 2)')
   parser.add_argument('--compression', nargs='+', default=['auto'],
                       help='codecs to measure: auto (= %s), zstd, gzip, none' % best_compression())
-  parser.add_argument('--linger-ms', type=int, default=PublisherConfig.linger_ms,
-                      help=f'producer linger (default {PublisherConfig.linger_ms})')
-  parser.add_argument('--batch-kb', type=int, default=PublisherConfig.batch_size // 1024,
-                      help=f'producer batch size in KiB (default {PublisherConfig.batch_size // 1024})')
+  parser.add_argument('--linger-ms', type=int, default=demo.BULK_LINGER_MS,
+                      help=f'producer linger (default {demo.BULK_LINGER_MS}, as agents.demo)')
+  parser.add_argument('--batch-kb', type=int, default=demo.BULK_BATCH_BYTES // 1024,
+                      help=f'producer batch size in KiB (default {demo.BULK_BATCH_BYTES // 1024})')
   parser.add_argument('--partitions', type=int, default=3, help='partitions per bench topic (3)')
   args = parser.parse_args()
 

@@ -145,7 +145,7 @@ class FacebookClient(ApiClient):
       response, body = self.fetch_json('GET', path, params=params)
       posts = body.get('data') if isinstance(body, dict) else None
       if not isinstance(posts, list):
-        raise self.malformed(f'no "data" list in the response of {path}', response)
+        raise self.malformed(f'no "data" list in the response of {self.where(path)}', response)
       for post in posts:
         if isinstance(post, dict):
           self._complete_comments(post)

@@ -13,6 +13,7 @@ import email.utils
 import logging
 import random
 import time
+import urllib.parse
 from typing import Any, Callable, Mapping, Optional
 
 import requests
@@ -169,6 +170,10 @@ class ApiClient:
       return path
     return self.config.base_url.rstrip('/') + '/' + path.lstrip('/')
 
+  def where(self, path: str) -> str:
+    """The path alone, for messages: paging URLs can carry tokens in their query strings."""
+    return urllib.parse.urlsplit(self.url(path)).path
+
   def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
     """Sends a request, retrying per the policy; returns a response `classify` accepted."""
     if self._session is None:
@@ -188,10 +193,11 @@ class ApiClient:
             method, self.url(path),
             timeout=(self.config.connect_timeout_s, self.config.read_timeout_s), **call)
       except requests.Timeout as e:
-        error = Timeout(f'{self.source}: no response from {path} within the timeout')
+        error = Timeout(f'{self.source}: no response from {self.where(path)} within the timeout')
         error.__cause__ = e
       except requests.ConnectionError as e:
-        error = RetryableError(f'{self.source}: connection to {path} failed: {type(e).__name__}')
+        error = RetryableError(
+            f'{self.source}: connection to {self.where(path)} failed: {type(e).__name__}')
         error.__cause__ = e
       else:
         classified = self.classify(response)
@@ -227,8 +233,8 @@ class ApiClient:
         return response, response.json()
       except ValueError as e:  # json.JSONDecodeError and requests' own JSON error are ValueErrors
         if attempt + 1 >= attempts:
-          raise self.malformed(f'response of {path} is not JSON ({type(e).__name__})',
-                               response) from e
+          raise self.malformed(
+              f'response of {self.where(path)} is not JSON ({type(e).__name__})', response) from e
         self.retries += 1
         self._sleep(self.config.retry.backoff_s(attempt, self._rng))
     raise AssertionError('unreachable')

@@ -78,7 +78,6 @@ class PublisherConfig:
   batch_size: int = 512 * 1024
   compression: str = 'auto'           # 'auto' = best_compression(); or zstd|lz4|gzip|snappy|none
   delivery_timeout_ms: int = 120_000
-  buffer_memory_bytes: int = 64 * 1024 * 1024
   max_request_size: int = 4 * 1024 * 1024
 
   def __post_init__(self):

@@ -73,7 +73,7 @@ class ShopifyClient(ApiClient):
       response, body = self.fetch_json('GET', path, params=params or {})
       orders = body.get('orders') if isinstance(body, dict) else None
       if not isinstance(orders, list):
-        raise self.malformed(f'no "orders" list in the response of {path}', response)
+        raise self.malformed(f'no "orders" list in the response of {self.where(path)}', response)
       yield orders
       # With page_info, Shopify rejects every other filter: the next URL carries all it needs.
       path = response.links.get('next', {}).get('url')
