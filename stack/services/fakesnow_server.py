@@ -17,9 +17,27 @@ import sys
 
 import fakesnow.server as fakesnow_server
 import uvicorn
+from fakesnow import info_schema
 from fakesnow.instance import FakeSnow
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+
+_insert_table_comment_sql = info_schema.insert_table_comment_sql
+
+
+def _insert_table_comment_sql_unless_none(catalog: str, schema: str, table: str, comment: str | None) -> str:
+  """Records a table comment only when there is one.
+
+  fakesnow 0.12.1 records a NULL comment in its global catalog for every CREATE
+  TABLE with a property, TEMPORARY included; its MERGE creates a temporary table,
+  so a MERGE inside a transaction that already wrote a table fails (DuckDB lets
+  one transaction write one attached database). Real Snowflake has no such limit,
+  and skipping a NULL comment changes no answer of the emulator.
+  """
+  if comment is None:
+    return 'SELECT 1'
+  return _insert_table_comment_sql(catalog, schema, table, comment)
 
 
 def _health(request: Request) -> JSONResponse:
@@ -42,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
   args = parser.parse_args(argv)
 
   os.makedirs(args.db_path, exist_ok=True)
+  info_schema.insert_table_comment_sql = _insert_table_comment_sql_unless_none
   instance = FakeSnow(db_path=args.db_path)
   fakesnow_server.shared_fs = instance  # Read at each login, so every session shares it.
   fakesnow_server.app.add_route('/health', _health, methods=['GET'])
