@@ -50,6 +50,9 @@ class Plan:
     self.flink_master = master or '[auto]'
     self.flink_local = flink and self.flink_master in ('[local]', '[auto]')
     self.bounded = not flink
+    k = options.view_as(opts.KafkaOptions)
+    topics = load_topics(k.topics_config)
+    self.raw_partitions = sum(t.partitions for t in topics.by_kind('raw'))
 
 
 def _extend_runner_args(plan: Plan) -> list[str]:
@@ -77,6 +80,11 @@ def _extend_runner_args(plan: Plan) -> list[str]:
       if plan.options.view_as(opts.RunOptions).detached:
         default('attached_mode', 'false')
     default('job_name', f'millionx-sensory-{int(time.time())}')
+  else:
+    # The bounded Kafka read is split per partition and each split reads until its share of
+    # --max_records or --max_read_seconds; run the splits side by side, not one after another.
+    default('direct_num_workers', plan.raw_partitions)
+    default('direct_running_mode', 'multi_threading')
   return extra
 
 

@@ -67,10 +67,10 @@ class GraphOutputs(NamedTuple):
 
 
 class _CountFn(beam.DoFn):
-  """Passes elements through, counting them (per source when the element has one)."""
-  def __init__(self, counter_name: str, per_source: bool = False):
+  """Passes elements through, counting them, and per value of `per` (an attribute) if given."""
+  def __init__(self, counter_name: str, per: Optional[str] = None):
     self._counter_name = counter_name
-    self._per_source = per_source
+    self._per = per
     self._total = None
     self._by_source = {}
 
@@ -79,12 +79,12 @@ class _CountFn(beam.DoFn):
 
   def process(self, element):
     self._total.inc()
-    if self._per_source:
-      source = getattr(element, 'source', None) or 'unknown'
-      counter = self._by_source.get(source)
+    if self._per:
+      value = getattr(element, self._per, None) or 'unknown'
+      counter = self._by_source.get(value)
       if counter is None:
-        counter = self._by_source[source] = Metrics.counter(
-            NAMESPACE, f'{self._counter_name}_{source}')
+        counter = self._by_source[value] = Metrics.counter(
+            NAMESPACE, f'{self._counter_name}_{value}')
       counter.inc()
     yield element
 
@@ -117,7 +117,7 @@ class SensoryPipeline(beam.PTransform):
         | 'ReadRawRecords' >> ReadRawRecords(
             config.kafka, config.source_by_topic, kafka_service,
             max_num_records=config.max_records, max_read_seconds=config.max_read_seconds)
-        | 'CountRead' >> beam.ParDo(_CountFn(NUM_READ, per_source=True)))
+        | 'CountRead' >> beam.ParDo(_CountFn(NUM_READ, per='source')))
 
     weather = self._weather_side_input(pbegin)
     products = self._product_side_input(pbegin)
@@ -134,7 +134,7 @@ class SensoryPipeline(beam.PTransform):
       dead_letters = (
           (dead_letters, *sink_dead_letters) | 'FlattenSinkDeadLetters' >> beam.Flatten())
     dead_letters = dead_letters | 'CountDeadLettersOut' >> beam.ParDo(
-        _CountFn(NUM_DEAD_LETTERS_OUT))
+        _CountFn(NUM_DEAD_LETTERS_OUT, per='stage'))
 
     _ = (posts
          | 'PostsToJson' >> beam.Map(_normalized_to_kv)

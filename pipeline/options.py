@@ -47,8 +47,9 @@ class KafkaOptions(PipelineOptions):
         help='DirectRunner only: stop the (bounded) read after this many records. Unbounded '
         'cross-language reads never finish on the DirectRunner, so it always reads a bounded slice.')
     group.add_argument(
-        '--max_read_seconds', type=int, default=30,
-        help='DirectRunner only: stop the bounded read after this many seconds.')
+        '--max_read_seconds', type=int, default=10,
+        help='DirectRunner only: each partition\'s bounded read stops after this many seconds '
+        '(or its share of --max_records); what is not read stays in Kafka for the next run.')
     group.add_argument(
         '--kafka_expansion_jar', default=DEFAULT_EXPANSION_JAR,
         help='Runnable jar of the Beam Kafka expansion service used with DirectRunner/PrismRunner '

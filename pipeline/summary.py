@@ -22,11 +22,29 @@ class RunSummary:
 
   @property
   def accounted(self) -> int:
-    return self.get('num_posts_out') + self.get('num_orders_out') + self.get('num_dead_letters_out')
+    """Raw records accounted for at validation: valid ones + validation dead letters."""
+    return self.get('num_valid') + self.get('num_dead_letters_out_validate')
+
+  @property
+  def normalized(self) -> int:
+    """Normalized records PrivacyShield made (a Facebook post with comments makes several)."""
+    return self.get('num_shielded')
+
+  @property
+  def normalized_accounted(self) -> int:
+    later = sum(v for k, v in self.counters.items()
+                if k.startswith('num_dead_letters_out_') and k not in (
+                    'num_dead_letters_out_validate', 'num_dead_letters_out_privacy'))
+    return self.get('num_posts_out') + self.get('num_orders_out') + later
+
+  @property
+  def reconciled(self) -> bool:
+    return self.read == self.accounted and self.normalized == self.normalized_accounted
 
   def as_dict(self) -> dict:
     return {'seconds': round(self.seconds, 2), 'counters': dict(self.counters),
-            'read': self.read, 'accounted': self.accounted}
+            'read': self.read, 'accounted': self.accounted, 'normalized': self.normalized,
+            'normalized_accounted': self.normalized_accounted, 'reconciled': self.reconciled}
 
   def render(self) -> str:
     c = self.counters
@@ -37,16 +55,19 @@ class RunSummary:
     lines += [f'  posts written          {self.get("num_posts_out")}',
               f'  orders written         {self.get("num_orders_out")}',
               f'  dead letters           {self.get("num_dead_letters_out")}']
-    for name in sorted(k for k in c if k.startswith('num_dead_letters_') and k != 'num_dead_letters_out'):
-      lines.append(f'    {name[len("num_dead_letters_"):]:<20} {c[name]}')
+    for name in sorted(k for k in c if k.startswith('num_dead_letters_out_')):
+      lines.append(f'    stage {name[len("num_dead_letters_out_"):]:<14} {c[name]}')
+    for name in sorted(k for k in c if k.startswith('num_invalid_')):
+      lines.append(f'    reason {name[len("num_invalid_"):]:<13} {c[name]}')
     others = sorted(k for k in c if not k.startswith(('num_records_read', 'num_dead_letters_',
                                                        'num_posts_out', 'num_orders_out')))
     if others:
       lines.append('  other counters')
       lines += [f'    {k:<36} {c[k]}' for k in others]
-    status = 'OK' if self.read == self.accounted else 'MISMATCH'
-    lines.append(f'  reconciliation         read {self.read} = posts + orders + dead letters '
-                 f'{self.accounted}: {status}')
+    status = 'OK' if self.reconciled else 'MISMATCH'
+    lines.append(f'  reconciliation         read {self.read} = valid + validation dead letters '
+                 f'{self.accounted}; normalized {self.normalized} = posts + orders + later dead '
+                 f'letters {self.normalized_accounted}: {status}')
     return '\n'.join(lines)
 
 

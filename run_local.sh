@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# MillionX Sensory Pipeline on the local stack — no Docker, everything as plain processes.
+#
+#   ./run_local.sh               set up everything, start the stack, create the topics, publish a
+#                                demo batch, run the pipeline on the DirectRunner, print a summary
+#   ./run_local.sh test          set up everything, start the stack, run the test suite, stop the stack
+#   ./run_local.sh start|stop|status   the local stack (Kafka, Flink + worker pool, fakesnow, Weaviate)
+#   ./run_local.sh flink-local   run the pipeline streaming on Flink [local] (Ctrl-C stops it)
+#   ./run_local.sh flink-submit  submit the pipeline to the local Flink cluster (detached)
+#
+# Environment: DEMO_EVENTS (default 2000), DEMO_SEED (default 7), PIPELINE_ARGS (extra flags for
+# python -m pipeline), KEEP_STACK=1 (test: leave the stack running afterwards).
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$REPO"
+STACK=$REPO/stack/stack.sh
+STACK_HOME=${STACK_HOME:-$REPO/.local}
+PY=$STACK_HOME/venv/bin/python
+SECRETS=$STACK_HOME/secrets
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+step() { printf '\n\033[1;34m==> %s\033[0m\n' "$*"; }
+
+# Local development keys, made once (random), kept in the git-ignored .local/secrets.
+# The pipeline only ever sees their references (file:PATH).
+ensure_secrets() {
+  mkdir -p "$SECRETS"; chmod 700 "$SECRETS"
+  for name in dlq pseudonym; do
+    [ -s "$SECRETS/$name.key" ] || (umask 077; "$PY" -c 'import secrets; print(secrets.token_hex(32))' >"$SECRETS/$name.key")
+  done
+}
+
+pipeline_args() {
+  echo "--dlq_key_ref=file:$SECRETS/dlq.key --pseudonym_key_ref=file:$SECRETS/pseudonym.key"
+}
+
+demo() {
+  step "1/6 setting up (first run downloads Python packages, Beam/Kafka jars, Flink, builds Weaviate)"
+  "$STACK" setup
+  ensure_secrets
+  step "2/6 starting the local stack"
+  "$STACK" start
+  step "3/6 creating the Kafka topics (pipeline/topics.yaml)"
+  "$STACK" topics
+  step "4/6 publishing ${DEMO_EVENTS:-2000} demo events (synthetic, seed ${DEMO_SEED:-7})"
+  "$PY" -m agents.demo --events "${DEMO_EVENTS:-2000}" --seed "${DEMO_SEED:-7}" --now now \
+    --pii-out "$STACK_HOME/demo-planted-pii.json"
+  step "5/6 snapshotting weather and products for the side inputs"
+  "$PY" -m pipeline.context_files --out-dir "$STACK_HOME/context"
+  step "6/6 running the pipeline on the DirectRunner (bounded read of the raw topics)"
+  # shellcheck disable=SC2046
+  "$PY" -m pipeline $(pipeline_args) \
+    --weather_snapshot="$STACK_HOME/context/weather_snapshot.json" \
+    --product_catalog="$STACK_HOME/context/product_catalog.json" \
+    --summary_json="$STACK_HOME/last-run-summary.json" ${PIPELINE_ARGS:-}
+}
+
+run_tests() {
+  "$STACK" setup
+  ensure_secrets
+  if [ "${KEEP_STACK:-0}" != 1 ]; then trap '"$STACK" stop' EXIT; fi
+  "$STACK" start
+  "$STACK" topics
+  "$PY" -m pytest -q -p no:cacheprovider "${@:-tests}"
+}
+
+cmd=${1:-demo}; shift || true
+case $cmd in
+  demo) demo ;;
+  test) run_tests "$@" ;;
+  start|stop|status) "$STACK" "$cmd" "$@" ;;
+  flink-local)
+    ensure_secrets
+    # shellcheck disable=SC2046
+    "$PY" -m pipeline --runner=FlinkRunner --flink_master='[local]' $(pipeline_args) ${PIPELINE_ARGS:-} "$@" ;;
+  flink-submit)
+    ensure_secrets
+    # shellcheck disable=SC2046
+    "$PY" -m pipeline --runner=FlinkRunner --flink_master=localhost:8081 --detached $(pipeline_args) ${PIPELINE_ARGS:-} "$@" ;;
+  -h|--help|help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) echo "unknown command '$cmd' (see ./run_local.sh --help)" >&2; exit 2 ;;
+esac
