@@ -17,8 +17,9 @@ from apache_beam.metrics import Metrics
 from connectors.secrets import SecretRef
 from schemas.normalized import (Lineage, MarketOrder, OrderLine, Pseudonym, SocialPost,
                                 event_id)
-from schemas.sources import (DarazAddress, DarazOrder, FacebookActor, FacebookComment,
-                             FacebookPost, ShopifyAddress, ShopifyOrder, TikTokVideo)
+from schemas.sources import (ALL_SOURCE_MODELS, DarazAddress, DarazOrder, FacebookActor, FacebookComment,
+                             FacebookPost, ShopifyAddress, ShopifyOrder, TikTokVideo,
+                             pii_fields)
 from transforms import pii_text
 from transforms.cities import resolve_city
 from transforms.config import PrivacyConfig
@@ -28,6 +29,9 @@ from transforms.privacy_policy import Policy, policy_of
 from transforms.validate import ValidRecord
 
 STAGE = 'privacy'
+# (model class, field) → (policy, PII category), precomputed from the policy table and the schemas.
+_FIELD_RULES = {(model, field): (policy_of(model, field), category)
+                for model in ALL_SOURCE_MODELS for field, category in pii_fields(model).items()}
 _PSEUDONYM_HEX = 32     # 128 bits
 _TOKEN_HEX = 12         # in-text tokens: short, still keyed (not reversible without the key)
 
@@ -90,14 +94,13 @@ class Shield:
     value = getattr(obj, field)
     if value is None:
       return None
-    policy = policy_of(type(obj), field)
+    policy, category = _FIELD_RULES[(type(obj), field)]
     if policy is Policy.DROP or policy is Policy.COARSEN:
       return None
     if policy is Policy.KEEP:
       return value
     if policy is Policy.SCRUB:
       return self.text(value, names)
-    category = obj.model_fields[field].json_schema_extra['pii']
     if category == 'email':
       return self.email(value)
     if category == 'phone':
@@ -110,7 +113,8 @@ class Shield:
     """One pseudonym for 'first last' (both fields must be HASH)."""
     if obj is None:
       return None
-    if policy_of(type(obj), first) is not Policy.HASH or policy_of(type(obj), last) is not Policy.HASH:
+    if (_FIELD_RULES[(type(obj), first)][0] is not Policy.HASH
+        or _FIELD_RULES[(type(obj), last)][0] is not Policy.HASH):
       return None
     return self.name(getattr(obj, first), getattr(obj, last))
 

@@ -1,0 +1,244 @@
+"""Prints throughput and latency figures of the transforms (not a test: numbers depend on the box).
+
+  .local/venv/bin/python -m benchmarks.bench_transforms [--records 20000] [--texts 1024]
+
+1. records/s of validate + privacy + enrich on the DirectRunner (target 10,000/s on 2 cores),
+   on demo-generator data (agents.demo), plus the same stages called as plain functions;
+2. embeddings/s through RunInference vs plain SentenceTransformer.encode on the same texts
+   (target ratio >= 0.9), with p50/p95 per-element latency;
+3. the dedupe cache's gain on a stream where 30% of texts repeat.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import random
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+os.environ.setdefault('MILLIONX_BENCH_HMAC_KEY', 'bench-hmac-key')
+os.environ.setdefault('MILLIONX_BENCH_DLQ_KEY', 'bench-dlq-key')
+os.environ['HF_HUB_OFFLINE'] = '1'
+
+import apache_beam as beam  # noqa: E402
+from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
+
+from schemas.envelope import RawRecord  # noqa: E402
+from transforms.config import (DeadLetterConfig, EmbedConfig, EnrichConfig,  # noqa: E402
+                               PrivacyConfig, ValidationConfig)
+from transforms.enrich import (EnrichRecords, ProductCatalogFile, ProductSideInput,  # noqa: E402
+                               WeatherSideInput, WeatherSnapshotFile, _EnrichFn,
+                               product_catalog, weather_snapshot)
+from transforms.privacy import _SHIELDS, PrivacyShield, Shield  # noqa: E402
+from transforms.validate import ValidateRecords, parse_raw  # noqa: E402
+
+
+def _pct(values, q):
+  values = sorted(values)
+  return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def demo_inputs(n: int):
+  from agents import demo
+  data = demo.generate(seed=3, events=n, malformed_share=0.02)
+  raws, weather, catalog = [], [], []
+  for i, e in enumerate(data.events):
+    source = dict(e.headers)['source'].decode()
+    if source == 'openweather':
+      weather.append((int(e.key), json.loads(e.value)))
+    elif source == 'catalog':
+      catalog.append(json.loads(e.value))
+    else:
+      raws.append(RawRecord(source, e.topic, 0, i, 1_764_000_000_000, e.key, e.value, e.headers))
+  return raws, weather, catalog
+
+
+def configs():
+  dlq = DeadLetterConfig(key_ref='env:MILLIONX_BENCH_DLQ_KEY')
+  return (ValidationConfig(dlq), PrivacyConfig(hmac_key_ref='env:MILLIONX_BENCH_HMAC_KEY',
+                                               dead_letter=dlq),
+          EnrichConfig(dlq), dlq)
+
+
+def _load_pickled(path):
+  """Inputs are read on the worker: beam.Create would pickle + bz2 them into the graph (slow)."""
+  with open(path, 'rb') as f:
+    yield from pickle.load(f)
+
+
+def bench_pipeline(raws_path, n, weather_path, catalog_path, runner_args, stages=True):
+  """Wall seconds of one DirectRunner run: read the records, (validate, privacy, enrich), count."""
+  validation, privacy, enrich, _ = configs()
+  options = PipelineOptions(runner_args)
+  started = time.perf_counter()
+  with beam.Pipeline(options=options) as p:
+    records = p | beam.Create([raws_path]) | 'ReadRecords' >> beam.FlatMap(_load_pickled)
+    if stages:
+      weather = p | 'Weather' >> WeatherSideInput(WeatherSnapshotFile(weather_path))
+      products = p | 'Products' >> ProductSideInput(ProductCatalogFile(catalog_path))
+      valid = (records | ValidateRecords(validation)).valid
+      shielded = valid | PrivacyShield(privacy)
+      records = (shielded.records
+                 | EnrichRecords(enrich, weather=weather, products=products)).records
+    _ = records | beam.combiners.Count.Globally()
+  return time.perf_counter() - started
+
+
+def bench_functions(raws, weather_items, catalog_items):
+  """The same three stages as plain calls: per-element latency without the runner."""
+  _, privacy, enrich, _ = configs()
+  shield = Shield(os.environ['MILLIONX_BENCH_HMAC_KEY'].encode())
+  snap = weather_snapshot(weather_items, time_now())
+  cat = product_catalog(catalog_items, time_now())
+  fn = _EnrichFn(enrich)
+  fn.setup = lambda: None
+  fn._dead_letters = None
+  latencies, n_out = [], 0
+  started = time.perf_counter()
+  for raw in raws:
+    t0 = time.perf_counter()
+    try:
+      valid = parse_raw(raw, 2 * 1024 * 1024)
+    except Exception:  # noqa: BLE001  benchmark only: invalid demo records are skipped
+      continue
+    for record in _SHIELDS[type(valid.model)](shield, valid, valid.model, time_now()):
+      n_out += sum(1 for _ in fn.process(record, [snap], [cat]))
+    latencies.append((time.perf_counter() - t0) * 1e6)
+  return time.perf_counter() - started, latencies, n_out
+
+
+def time_now():
+  import datetime
+  return datetime.datetime.now(datetime.timezone.utc)
+
+
+def embedding_texts(raws, n):
+  """Scrubbed texts as the chain builds them (caption + hashtags, product titles)."""
+  from transforms.embed import embedding_text
+  shield = Shield(b'bench')
+  texts = []
+  for raw in raws:
+    try:
+      valid = parse_raw(raw, 2 * 1024 * 1024)
+    except Exception:  # noqa: BLE001
+      continue
+    for record in _SHIELDS[type(valid.model)](shield, valid, valid.model, time_now()):
+      text = embedding_text(record)
+      if text:
+        texts.append(text)
+  unique = list(dict.fromkeys(texts))
+  rng = random.Random(5)
+  while len(unique) < n:  # demo captions repeat: vary them to get n distinct texts
+    unique.append(f'{rng.choice(unique)} #{len(unique)}')
+  return unique[:n]
+
+
+def bench_embeddings(texts, batch_size):
+  from apache_beam.ml.inference.base import RunInference
+  from transforms.embed import SentenceTransformerModelHandler, load_sentence_transformer
+  _, _, _, dlq = configs()
+  config = EmbedConfig(dlq, min_batch_size=batch_size, max_batch_size=batch_size,
+                       max_batch_duration_secs=None, cache_size=0)
+  model = load_sentence_transformer(config.model_dir)
+  model.encode(texts[:batch_size], batch_size=batch_size)  # warm-up
+  batch_latencies = []
+  started = time.perf_counter()
+  for i in range(0, len(texts), batch_size):
+    t0 = time.perf_counter()
+    model.encode(texts[i:i + batch_size], batch_size=batch_size, normalize_embeddings=True,
+                 show_progress_bar=False)
+    batch_latencies.append(time.perf_counter() - t0)
+  plain_s = time.perf_counter() - started
+
+  handler = SentenceTransformerModelHandler(config)
+  with beam.Pipeline() as p:  # model load and graph start-up, not counted below
+    _ = p | beam.Create(texts[:batch_size]) | RunInference(handler)
+  started = time.perf_counter()
+  with beam.Pipeline() as p:
+    _ = (p | beam.Create(texts, reshuffle=False) | RunInference(handler)
+         | beam.combiners.Count.Globally())
+  beam_s = time.perf_counter() - started
+  per_element_ms = [1000 * b / batch_size for b in batch_latencies]
+  return plain_s, beam_s, batch_latencies, per_element_ms, model
+
+
+def bench_cache(model, texts, repeat_share=0.3):
+  from transforms.embed import CachedEncoder
+  rng = random.Random(9)
+  n_unique = int(len(texts) * (1 - repeat_share))
+  base = texts[:n_unique]
+  stream = base + [rng.choice(base) for _ in range(len(texts) - n_unique)]
+  rng.shuffle(stream)
+  results = {}
+  for label, size in (('no cache', 0), ('cache', 50_000)):
+    encoder = CachedEncoder(model, 'bench', size)
+    started = time.perf_counter()
+    for i in range(0, len(stream), 64):
+      encoder.encode(stream[i:i + 64])
+    results[label] = (time.perf_counter() - started, encoder.misses)
+  return results
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--records', type=int, default=20000, help='source events to generate')
+  parser.add_argument('--texts', type=int, default=1024, help='texts to embed')
+  parser.add_argument('--batch-size', type=int, default=64, help='embedding batch size')
+  parser.add_argument('--skip-embeddings', action='store_true', help='only the CPU stages')
+  parser.add_argument('--multi-processing', action='store_true',
+                      help='also run the DirectRunner with 2 worker processes (slow here)')
+  args = parser.parse_args(argv)
+
+  raws, weather_items, catalog_items = demo_inputs(args.records)
+  tmp = tempfile.mkdtemp(prefix='bench-')
+  weather_path, catalog_path = os.path.join(tmp, 'weather.json'), os.path.join(tmp, 'catalog.json')
+  with open(weather_path, 'w') as f:
+    json.dump({str(k): v for k, v in weather_items}, f)
+  with open(catalog_path, 'w') as f:
+    json.dump(catalog_items, f)
+  print(f'cores: {os.cpu_count()}  records: {len(raws)} (demo generator, 2% malformed)')
+
+  fn_s, latencies, n_out = bench_functions(raws, weather_items, catalog_items)
+  print(f'validate+privacy+enrich as plain calls: {len(raws) / fn_s:,.0f} records/s  '
+        f'p50 {_pct(latencies, .5):.0f} µs  p95 {_pct(latencies, .95):.0f} µs per record '
+        f'({n_out} outputs)')
+  raws_path = os.path.join(tmp, 'raws.pickle')
+  with open(raws_path, 'wb') as f:
+    pickle.dump(raws, f)
+  modes = [('in-process, 1 worker', [])]
+  if args.multi_processing:
+    modes.append(('2 workers, multi_processing',
+                  ['--direct_num_workers=2', '--direct_running_mode=multi_processing']))
+  for label, runner_args in modes:
+    baseline = bench_pipeline(raws_path, len(raws), weather_path, catalog_path, runner_args, False)
+    seconds = bench_pipeline(raws_path, len(raws), weather_path, catalog_path, runner_args)
+    print(f'validate+privacy+enrich on DirectRunner ({label}): '
+          f'{len(raws) / seconds:,.0f} records/s wall ({seconds:.1f} s incl. start-up); '
+          f'{len(raws) / max(1e-9, seconds - baseline):,.0f} records/s net of a read+count '
+          f'baseline run ({baseline:.1f} s)')
+
+  if args.skip_embeddings:
+    return 0
+  texts = embedding_texts(raws, args.texts)
+  plain_s, beam_s, batch_lat, per_el, model = bench_embeddings(texts, args.batch_size)
+  plain_rate, beam_rate = len(texts) / plain_s, len(texts) / beam_s
+  print(f'embeddings, {len(texts)} distinct texts, batch {args.batch_size}:')
+  print(f'  SentenceTransformer.encode: {plain_rate:,.0f} texts/s')
+  print(f'  RunInference (DirectRunner): {beam_rate:,.0f} texts/s  ratio {beam_rate / plain_rate:.2f}')
+  print(f'  batch latency p50 {1000 * _pct(batch_lat, .5):.0f} ms  p95 {1000 * _pct(batch_lat, .95):.0f} ms; '
+        f'per element p50 {_pct(per_el, .5):.1f} ms  p95 {_pct(per_el, .95):.1f} ms')
+  cache = bench_cache(model, texts)
+  (no_s, no_m), (c_s, c_m) = cache['no cache'], cache['cache']
+  print(f'dedupe cache, 30% repeated texts: {no_s:.2f} s / {no_m} model calls without, '
+        f'{c_s:.2f} s / {c_m} with: {no_s / c_s:.2f}x faster')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
