@@ -11,10 +11,15 @@ malformed (bad JSON, truncated, wrong types, missing required fields) and report
 
 Demo records are marked synthetic by the Kafka header `synthetic: true`, never inside the payload,
 so the payload keeps the real API shape. Output is a pure function of (seed, events,
-malformed_share, now): same arguments, same bytes.
+malformed_share, now): same arguments, same bytes. Event times fall in the 6 hours before `now`,
+by default a fixed DEFAULT_NOW; pass `--now now` for data timed like a live feed.
 
     python -m agents.demo --bootstrap-servers 127.0.0.1:9092 --events 10000 --seed 7 \
-        --malformed-share 0.05 --pii-out /tmp/pii.json [--dry-run]
+        --malformed-share 0.05 --pii-out /tmp/pii.json [--now now] [--workers 2] [--dry-run]
+
+From Python: `data = generate(seed, events, malformed_share)` gives `data.events` (DemoEvent
+tuples: topic, key, value, headers), `data.pii` and `data.malformed`; `publish(data.events,
+bootstrap_servers)` returns the acknowledged count per topic.
 """
 from __future__ import annotations
 
