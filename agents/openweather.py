@@ -5,13 +5,15 @@
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 import sys
 
 from agents import cli
 from agents.runner import Rejected, SourceAgent
-from connectors.http import MalformedResponse, PermanentError
+from connectors.http import ApiError, AuthExpired, MalformedResponse
 from connectors.openweather import BD_CITIES, DEFAULT_BASE_URL, OpenWeatherClient, OpenWeatherConfig
+
+_LOG = logging.getLogger('agents.openweather')
 
 
 class OpenWeatherAgent(SourceAgent):
@@ -21,16 +23,20 @@ class OpenWeatherAgent(SourceAgent):
   client: OpenWeatherClient
 
   def fetch(self, start, end):
-    page = []
+    page, failures = [], []
     for city in BD_CITIES:
       key = str(city.city_id)
       try:
         page.append((key, self.client.current(city)))
       except MalformedResponse as e:   # one city's bad answer must not cost the other seven
         page.append(Rejected(key, e.body, str(e), type(e).__name__))
-      except PermanentError as e:
-        page.append(Rejected(key, json.dumps({'city': city.name}).encode(), str(e),
-                             type(e).__name__))
+      except AuthExpired:
+        raise                          # the key is bad for every city
+      except ApiError as e:
+        _LOG.warning('openweather: no weather for %s this round: %s', city.name, e)
+        failures.append(e)
+    if len(failures) == len(BD_CITIES):
+      raise failures[-1]
     yield page
 
 

@@ -184,8 +184,11 @@ def run_once(agent: SourceAgent, sink: Sink, store: Optional[CheckpointStore], *
   start = since or saved or (now - lookback)
   end = now - agent.lag
   spans = windows(start, end, agent.window) if agent.windowed else [(start, now)]
-  log.info('%s: fetching %s .. %s in %d window(s)%s', agent.source, start.isoformat(),
-           end.isoformat(), len(spans), '' if since is None else ' (--since)')
+  if agent.windowed:
+    log.info('%s: fetching %s .. %s in %d window(s)%s', agent.source, start.isoformat(),
+             end.isoformat(), len(spans), '' if since is None else ' (--since)')
+  else:
+    log.info('%s: fetching current values', agent.source)
   for span_start, span_end in spans:
     try:
       for page in agent.fetch(span_start, span_end):
