@@ -22,3 +22,24 @@ def test_city_queries_and_429(monkeypatch):
   assert by_id['id'] == '1185241' and by_id['units'] == 'metric' and by_id['appid'] == 'owm-key'
   assert by_coord['lat'] == '22.3569' and 'id' not in by_coord
   assert len(sleep.delays) == 1
+
+
+def test_agent_skips_a_failing_city_and_fails_only_when_all_do(monkeypatch):
+  from agents.openweather import OpenWeatherAgent
+  from connectors.http import RetryableError
+  import pytest
+  monkeypatch.setenv('T_OWM_KEY', 'owm-key')
+  dhaka = fixture('openweather_current_dhaka.json')
+  with FakeApi() as api:
+    api.route('GET', '/data/2.5/weather', lambda req: Reply(503)
+              if req.query.get('lat') == '24.8949' else Reply(200, dhaka))   # Sylhet down
+    config = OpenWeatherConfig(SecretRef.parse('env:T_OWM_KEY'), base_url=api.url)
+    agent = OpenWeatherAgent(OpenWeatherClient(
+        config, HttpConfig(api.url, retry=RetryPolicy(max_attempts=2)), sleep=FakeSleep()))
+    with agent:
+      [page] = list(agent.fetch(None, None))
+    assert [key for key, _ in page] == ['1185241', '1205733', '1336135', '1185128', '1336137',
+                                        '1185188', '1185162']
+    api.route('GET', '/data/2.5/weather', [Reply(503)])
+    with agent, pytest.raises(RetryableError):
+      list(agent.fetch(None, None))
