@@ -18,6 +18,7 @@ PHONE_CANDIDATE_RE = re.compile(r'\+?\(?\d[\d\s\-().]{5,}\d')
 _DATE_RE = re.compile(r'^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{4}$')
 _TIME_RANGE_RE = re.compile(r'^\d{1,2}[:.]\d{2}\s*-\s*\d{1,2}[:.]\d{2}$')
 _WS_RE = re.compile(r'\s+')
+_HAS_DIGIT = re.compile(r'\d')
 # Fast path for the common Bangladeshi mobile writings (bd_cities.md): +880 1XNN-NNNNNN, 880…, 01…
 _BD_MOBILE_RE = re.compile(r'^(?:\+?880|0)?(1[3-9]\d{8})$')
 _PHONE_SEPARATORS = str.maketrans('', '', ' -().\u00a0')
@@ -102,7 +103,7 @@ def scrub(text: str, email_token: Callable[[str], str], phone_token: Callable[[s
     return text
   if '@' in text:
     text = EMAIL_RE.sub(lambda m: email_token(normalize_email(m.group())), text)
-  if any(ch.isdigit() for ch in text):
+  if _HAS_DIGIT.search(text):
     text = PHONE_CANDIDATE_RE.sub(lambda m: _replace_phones(m.group(), phone_token), text)
   if name_token is not None and names:
     folded = text.casefold()
