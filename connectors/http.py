@@ -186,6 +186,8 @@ class ApiClient:
       call.setdefault('headers', {})
       call.setdefault('params', {})
       self.authorize(call)
+      # The error is raised only after the retry decision below; setting __cause__ is what
+      # `raise ... from e` would do.
       error: ApiError
       try:
         self.calls += 1
@@ -195,10 +197,13 @@ class ApiClient:
       except requests.Timeout as e:
         error = Timeout(f'{self.source}: no response from {self.where(path)} within the timeout')
         error.__cause__ = e
-      except requests.ConnectionError as e:
+      except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
         error = RetryableError(
             f'{self.source}: connection to {self.where(path)} failed: {type(e).__name__}')
         error.__cause__ = e
+      except requests.RequestException as e:   # bad URL, bad redirect: fixing it needs a person
+        raise PermanentError(
+            f'{self.source}: request to {self.where(path)} failed: {type(e).__name__}') from e
       else:
         classified = self.classify(response)
         if classified is None:
