@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import uuid
 from typing import Iterator
@@ -12,7 +13,8 @@ from kafka.errors import KafkaError
 
 from agents.topics import AgentTopics, load_topics
 
-BOOTSTRAP = load_topics().bootstrap_servers
+# Same override as tests/integration/pipeline_helpers.py.
+BOOTSTRAP = os.environ.get('MILLIONX_KAFKA_BOOTSTRAP', load_topics().bootstrap_servers)
 
 
 def admin() -> KafkaAdminClient:
