@@ -72,7 +72,7 @@ class _ReadFromKafkaLegacyPayload(ReadFromKafka):
                 max_num_records=max_num_records,
                 max_read_time=max_read_time,
                 commit_offset_in_finalize=commit_offset_in_finalize,
-                timestamp_policy=self.log_append_time,
+                timestamp_policy=self.create_time_policy,
                 consumer_polling_timeout=2,
                 redistribute=False,
                 redistribute_num_keys=np.int32(0),
@@ -128,7 +128,6 @@ class KafkaIOConfig:
         'bootstrap.servers': self.bootstrap_servers,
         'acks': 'all',
         'enable.idempotence': 'true',
-        'compression.type': 'lz4',
         'linger.ms': '20',
     }
 
@@ -195,7 +194,7 @@ def _read_from_kafka(
       max_num_records=max_num_records,
       max_read_time=max_read_time,
       commit_offset_in_finalize=commit_offset_in_finalize,
-      timestamp_policy=ReadFromKafka.log_append_time,
+      timestamp_policy=ReadFromKafka.create_time_policy,
       expansion_service=expansion_service)
 
 

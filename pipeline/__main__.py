@@ -111,7 +111,11 @@ def build_graph_config(options: PipelineOptions, plan: Plan):
                             hmac_key_id=t.pseudonym_key_id),
       enrich=EnrichConfig(dead_letter, weather_max_age_s=t.weather_max_age_seconds,
                           missing_weather=t.missing_weather, missing_product=t.missing_product),
-      embed=EmbedConfig(dead_letter, max_batch_size=t.embed_max_batch_size) if t.embed else None)
+      # A batch-duration bound needs processing-time timers, which the DirectRunner's portable
+      # runner lacks (it would fall back to a runner that refuses cross-language transforms).
+      embed=EmbedConfig(dead_letter, max_batch_size=t.embed_max_batch_size,
+                        max_batch_duration_secs=None if plan.bounded else 1.0)
+      if t.embed else None)
   return GraphConfig(
       kafka=kafka,
       source_by_topic=topics.raw_source_by_topic(sources),
