@@ -21,7 +21,8 @@ def admin() -> KafkaAdminClient:
   try:
     return KafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=10_000)
   except KafkaError as e:
-    raise RuntimeError(f'No Kafka broker at {BOOTSTRAP}: start the local stack with ./run_local.sh start') from e
+    raise RuntimeError(
+        f'No Kafka broker at {BOOTSTRAP}: start the local stack with ./run_local.sh start') from e
 
 
 @contextlib.contextmanager
