@@ -145,7 +145,8 @@ class _Builder:
     elif rng.random() < 0.5:
       street = f'House {house}, Road {road}, {area}'
     else:
-      street = f'Flat {rng.randrange(1, 9)}{rng.choice("ABCD")}, House {house}/{rng.choice("AB")}, Road {road}, {area}'
+      flat = f'{rng.randrange(1, 9)}{rng.choice("ABCD")}'
+      street = f'Flat {flat}, House {house}/{rng.choice("AB")}, Road {road}, {area}'
     self.plant('first_name', first)
     self.plant('last_name', last)
     self.plant('address', street)
@@ -356,8 +357,10 @@ def _shopify(b: _Builder, catalog: list[dict], ts: datetime.datetime) -> tuple[s
       'browser_ip': b.plant('ip', f'192.0.2.{rng.randrange(1, 255)}'),
       'buyer_accepts_marketing': rng.random() < 0.3, 'cancel_reason': None, 'cancelled_at': None,
       'cart_token': None, 'checkout_id': b.unique('shopify_checkout', 31_000_000_000_000, 1_009),
-      'confirmation_number': ''.join(rng.choice('ABCDEFGHJKLMNPQRSTUVWXYZ23456789') for _ in range(9)),
-      'confirmed': True, 'contact_email': b.plant('email', p.email), 'created_at': created, 'currency': 'BDT',
+      'confirmation_number': ''.join(rng.choice('ABCDEFGHJKLMNPQRSTUVWXYZ23456789')
+                                     for _ in range(9)),
+      'confirmed': True, 'contact_email': b.plant('email', p.email), 'created_at': created,
+      'currency': 'BDT',
       'current_subtotal_price': _money(subtotal), 'current_total_discounts': _money(discount),
       'current_total_price': _money(total), 'current_total_price_set': _money_set(_money(total)),
       'current_total_tax': '0.00', 'customer_locale': rng.choice(('en', 'bn')),

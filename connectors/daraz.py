@@ -119,7 +119,8 @@ class DarazClient(ApiClient):
     code = str(body.get('code', '0')) if isinstance(body, dict) else '0'
     if code == '0':
       return None
-    label = f'daraz API error {code} ({body.get("type", "")}) on {response.request.path_url.split("?")[0]}'
+    where = response.request.path_url.split('?')[0]
+    label = f'daraz API error {code} ({body.get("type", "")}) on {where}'
     if code in _AUTH_CODES:
       return AuthExpired(label, status=response.status_code)
     if code in _RATE_CODES:

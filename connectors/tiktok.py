@@ -92,8 +92,9 @@ class TikTokClient(ApiClient):
         'grant_type': 'client_credentials'})
     token = body.get('access_token') if isinstance(body, dict) else None
     if not token:
-      raise AuthExpired('tiktok: client-credentials grant returned no access_token '
-                        f'({(body or {}).get("error", "no error code") if isinstance(body, dict) else "not an object"})')
+      reason = body.get('error', 'no error code') if isinstance(body, dict) else 'not an object'
+      raise AuthExpired(f'tiktok: client-credentials grant returned no access_token ({reason}); '
+                        'check --client-key and the client secret')
     self._token = token
     self.token_grants += 1
 
