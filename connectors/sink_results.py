@@ -1,0 +1,108 @@
+"""What the Snowflake and Weaviate write transforms emit: what they wrote, and what they could not.
+
+A sink cannot build a `schemas.normalized.DeadLetter` itself: the dead letter's payload is
+sealed with the DLQ key by `transforms.dead_letter.DeadLetterFactory`, and `connectors/`
+never imports `transforms/`. So a permanently failed write comes out as a `WriteFailure`
+carrying the record and the error (class and message only, never values); the graph turns
+it into a dead letter with `DeadLetterFactory.from_record(failure.stage, failure.record,
+failure.as_exception())`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import random
+from typing import Any, Callable, Iterator, NamedTuple, Optional
+
+import apache_beam as beam
+
+METRICS_NAMESPACE = 'millionx'
+
+# Tags of the write DoFns' two outputs.
+WRITTEN_TAG = 'written'
+FAILED_TAG = 'failed'
+
+_MAX_MESSAGE_CHARS = 1000
+
+
+class Written(NamedTuple):
+  """One record now held by a sink: the table or collection, and the record's key."""
+  sink: str            # 'snowflake' | 'weaviate'
+  target: str          # table or collection name
+  key: str             # event_id (dead_letter_id for the dead-letters table)
+  source: str          # the record's source, for per-source reconciliation
+
+
+class WriteFailure(NamedTuple):
+  """A record a sink gave up on: a permanent error (or an unmappable record).
+
+  `record` is the element as the sink received it, minus its embedding (the vector is
+  not needed to replay it and would only weigh on the DLQ).
+  """
+  stage: str           # 'sink_snowflake' | 'sink_weaviate': DeadLetter.stage
+  target: str
+  record: Any
+  error_class: str
+  error_message: str
+  failed_at: datetime.datetime
+
+  def as_exception(self) -> 'SinkWriteError':
+    return SinkWriteError(self.error_class, self.error_message)
+
+
+class SinkWriteError(Exception):
+  """A failed write re-raised as an exception for `DeadLetterFactory.from_record`.
+
+  Its message names the original error class first, since the factory records the class
+  of the exception it is given (this one).
+  """
+
+  def __init__(self, error_class: str, error_message: str):
+    super().__init__(f'{error_class}: {error_message}')
+    self.error_class = error_class
+
+
+@dataclasses.dataclass
+class Buffer:
+  """Items of one target and window waiting in a write DoFn, and when the first arrived."""
+  started: float
+  items: list
+
+
+class SinkResult(NamedTuple):
+  """The two outputs of `WriteToSnowflake` and `WriteToWeaviate`."""
+  written: beam.PCollection        # of Written
+  failures: beam.PCollection       # of WriteFailure
+
+
+def error_text(error: BaseException) -> str:
+  """The error's message, bounded. Drivers' messages name columns and SQL states, not values."""
+  return str(error).replace('\n', ' ')[:_MAX_MESSAGE_CHARS]
+
+
+def without_embedding(record: Any) -> Any:
+  """The record without its vector (normalized records are frozen dataclasses)."""
+  if getattr(record, 'embedding', None) is None:
+    return record
+  import dataclasses  # local: only records with a vector get here
+  return dataclasses.replace(record, embedding=None)
+
+
+def backoff_delays(retries: int, base_s: float, cap_s: float,
+                   rng: Optional[random.Random] = None) -> Iterator[float]:
+  """Exponential backoff with equal jitter: delay i is in [d/2, d], d = min(cap, base * 2^i).
+
+  Half of each delay is fixed so that the retries together outlast a short outage (a
+  server restart), the other half random so that workers do not retry in lockstep.
+  """
+  rng = rng or random.Random()
+  for attempt in range(retries):
+    delay = min(cap_s, base_s * (2 ** attempt))
+    yield delay / 2 + rng.uniform(0, delay / 2)
+
+
+def utc_now() -> datetime.datetime:
+  return datetime.datetime.now(datetime.timezone.utc)
+
+
+Clock = Callable[[], datetime.datetime]
