@@ -200,7 +200,13 @@ class _MergeBatchesFn(beam.DoFn):
     self._retries = Metrics.counter(METRICS_NAMESPACE, 'num_snowflake_retries')
     self._batches = Metrics.counter(METRICS_NAMESPACE, 'num_snowflake_batches')
     self._latency = Metrics.distribution(METRICS_NAMESPACE, 'snowflake_batch_latency_ms')
-    self._open()
+    try:
+      self._open()
+    except Exception as e:  # Unreachable now: the first write reconnects, with retries.
+      if not isinstance(_classify(e), _Transient):
+        raise
+      _LOG.warning('Snowflake unreachable at setup (%s); will connect on first write',
+                   type(e).__name__)
 
   def teardown(self):
     self._close()

@@ -298,12 +298,21 @@ class _ImportBatchesFn(beam.DoFn):
     return self._config.display_data()
 
   def setup(self):
+    # insert_many logs a failed batch's objects, properties included: never log element
+    # contents. Object errors are counted and routed to the failures output instead.
+    logging.getLogger('weaviate-client').setLevel(logging.ERROR)
     self._written = Metrics.counter(METRICS_NAMESPACE, 'num_weaviate_objects_written')
     self._failed = Metrics.counter(METRICS_NAMESPACE, 'num_weaviate_objects_failed')
     self._retries = Metrics.counter(METRICS_NAMESPACE, 'num_weaviate_retries')
     self._batches = Metrics.counter(METRICS_NAMESPACE, 'num_weaviate_batches')
     self._latency = Metrics.distribution(METRICS_NAMESPACE, 'weaviate_batch_latency_ms')
-    self._open()
+    try:
+      self._open()
+    except Exception as e:  # Unreachable now: the first import reconnects, with retries.
+      if not _is_transient(e):
+        raise
+      _LOG.warning('Weaviate unreachable at setup (%s); will connect on first import',
+                   type(e).__name__)
 
   def teardown(self):
     self._close()
