@@ -65,17 +65,27 @@ class ShopifyClient(ApiClient):
   def iter_order_pages(self, updated_at_min: datetime.datetime,
                        updated_at_max: datetime.datetime) -> Iterator[list[dict]]:
     """Lists of Order objects updated in [min, max], one list per page."""
-    path = f'/admin/api/{self.shop.api_version}/orders.json'
+    return self._iter_pages('orders', updated_at_min, updated_at_max, status='any')
+
+  def iter_product_pages(self, updated_at_min: datetime.datetime,
+                         updated_at_max: datetime.datetime) -> Iterator[list[dict]]:
+    """Lists of Product objects (with their variants) updated in [min, max], one per page."""
+    return self._iter_pages('products', updated_at_min, updated_at_max)
+
+  def _iter_pages(self, resource: str, updated_at_min: datetime.datetime,
+                  updated_at_max: datetime.datetime, **filters) -> Iterator[list[dict]]:
+    path: Optional[str] = f'/admin/api/{self.shop.api_version}/{resource}.json'
     # Any order is fine: the caller checkpoints whole [min, max] windows, not positions in one.
-    params: Optional[dict] = {
-        'status': 'any', 'limit': self.shop.page_size,
-        'updated_at_min': _iso(updated_at_min), 'updated_at_max': _iso(updated_at_max)}
+    params: Optional[dict] = dict(
+        filters, limit=self.shop.page_size, updated_at_min=_iso(updated_at_min),
+        updated_at_max=_iso(updated_at_max))
     while path:
       response, body = self.fetch_json('GET', path, params=params or {})
-      orders = body.get('orders') if isinstance(body, dict) else None
-      if not isinstance(orders, list):
-        raise self.malformed(f'no "orders" list in the response of {self.where(path)}', response)
-      yield orders
+      items = body.get(resource) if isinstance(body, dict) else None
+      if not isinstance(items, list):
+        raise self.malformed(f'no "{resource}" list in the response of {self.where(path)}',
+                             response)
+      yield items
       # With page_info, Shopify rejects every other filter: the next URL carries all it needs.
       path = response.links.get('next', {}).get('url')
       params = None
