@@ -8,28 +8,15 @@ from kafka.errors import KafkaTimeoutError
 from kafka.future import Future
 
 from agents.checkpoint import CheckpointStore
-from agents.runner import DryRunSink, Rejected, Sink, SourceAgent, run_once, shape_error
+from agents.runner import DryRunSink, Rejected, SourceAgent, run_once, shape_error
 from agents.topics import load_topics
 from connectors.http import ApiClient, HttpConfig, MalformedResponse
 from connectors.kafka_publisher import (DeadLetterCodec, KafkaPublisher, PublisherConfig,
                                         PublishError, standard_headers)
+from tests.fakes_agents import ListSink
 
 UTC = datetime.timezone.utc
 NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-
-class ListSink(Sink):
-  def __init__(self):
-    self.emitted, self.dead, self.commits = [], [], 0
-
-  def emit(self, source, key, obj):
-    self.emitted.append((key, obj))
-
-  def dead_letter(self, source, rejected):
-    self.dead.append(rejected)
-
-  def commit(self):
-    self.commits += 1
 
 
 class ScriptedAgent(SourceAgent):

@@ -8,8 +8,8 @@ from connectors.http import HttpConfig, RetryPolicy
 from connectors.secrets import SecretRef
 from connectors.shopify import ShopifyClient, ShopifyConfig
 from schemas.sources import ProductMetadata
+from tests.fakes_agents import ListSink
 from tests.fakes_http import FakeApi, FakeSleep, Reply
-from tests.unit.test_agent_runner import ListSink
 
 UTC = datetime.timezone.utc
 NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
