@@ -45,9 +45,12 @@ SINK = 'weaviate'
 STAGE = 'sink_weaviate'
 VECTOR_NAME = 'default'
 
-# Object-level error messages that mean "try again", not "this object is bad".
+# Object-level error messages that mean "try again", not "this object is bad". "could not
+# find index" is what a restarted Weaviate answers while it still loads its shards (seen in
+# the restart test); a collection that is really gone exhausts the retries and fails loudly.
 _TRANSIENT_OBJECT_ERRORS = ('deadline exceeded', 'timeout', 'unavailable', 'connection',
-                            'read-only', 'readonly', 'too many requests', 'context canceled')
+                            'read-only', 'readonly', 'too many requests', 'context canceled',
+                            'could not find index')
 
 
 @dataclasses.dataclass(frozen=True)
