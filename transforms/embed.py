@@ -58,6 +58,9 @@ class CachedEncoder:
     self._cache: collections.OrderedDict[bytes, tuple[float, ...]] = collections.OrderedDict()
     self._cache_size = cache_size
     self._lock = threading.Lock()
+    # One encode at a time: the DirectRunner's multi-threaded workers share this object, and
+    # the tokenizer and model are not safe to call from several threads at once.
+    self._encode_lock = threading.Lock()
     self.hits = 0
     self.misses = 0
 
@@ -80,9 +83,10 @@ class CachedEncoder:
     self.hits += len(keys) - len(todo)       # served from the cache or a twin in this batch
     self.misses += len(todo)
     if todo:
-      vectors = self.model.encode(list(todo.values()), batch_size=max(1, len(todo)),
-                                  normalize_embeddings=True, convert_to_numpy=True,
-                                  show_progress_bar=False)
+      with self._encode_lock:
+        vectors = self.model.encode(list(todo.values()), batch_size=max(1, len(todo)),
+                                    normalize_embeddings=True, convert_to_numpy=True,
+                                    show_progress_bar=False)
       computed = {k: tuple(v.tolist()) for k, v in zip(todo, vectors)}
       found.update(computed)
       if self._cache_size:
