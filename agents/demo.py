@@ -67,7 +67,8 @@ class Malformed(NamedTuple):
 
 class PlantedPii(NamedTuple):
   """A personal value as written into some payload; `normalized` is the E.164 form for phones."""
-  kind: str          # phone | email | name | first_name | last_name | address | national_id | ip | username
+  # phone email name first_name last_name address national_id ip username user_id customer_id
+  kind: str
   value: str
   normalized: Optional[str] = None
 
@@ -299,7 +300,8 @@ def _facebook(b: _Builder, catalog: list[dict], ts: datetime.datetime) -> tuple[
       c_ts = ts + datetime.timedelta(minutes=rng.randrange(1, 240))
       comments.append({
           'id': f'{post_id.split("_")[1]}_{b.unique("fb_comment", 2_100_000_000_000_000, 7_927)}',
-          'from': {'name': name, 'id': str(b.unique('fb_user', 100_000_000_000_000, 99_991))},
+          'from': {'name': name, 'id': b.plant('user_id', str(
+              b.unique('fb_user', 100_000_000_000_000, 99_991)))},
           'message': text,
           'created_time': min(c_ts, b.now).astimezone(datetime.timezone.utc).strftime(
               '%Y-%m-%dT%H:%M:%S+0000'),
@@ -412,6 +414,7 @@ def _daraz(b: _Builder, catalog: list[dict], ts: datetime.datetime) -> tuple[str
   order_id = str(b.unique('daraz', 400_000_000_000_000, 10_007))
   created = _bd_iso(ts)
   status = rng.choice(D.DARAZ_STATUSES)
+  buyer_id = b.plant('customer_id', str(b.unique('daraz_buyer', 300_000_000, 997)))
   items, total = [], 0.0
   for product in rng.sample(catalog, rng.randrange(1, 3)):
     for _ in range(rng.randrange(1, 3)):  # Daraz lists one item row per unit
@@ -429,7 +432,7 @@ def _daraz(b: _Builder, catalog: list[dict], ts: datetime.datetime) -> tuple[str
           'voucher_amount': '0.00', 'shipping_amount': '0.00', 'tax_amount': '0.00',
           'created_at': ts.astimezone(BD_TZ).strftime('%Y-%m-%d %H:%M:%S +0600'),
           'updated_at': ts.astimezone(BD_TZ).strftime('%Y-%m-%d %H:%M:%S +0600'),
-          'buyer_id': str(b.unique('daraz_buyer', 300_000_000, 997)),
+          'buyer_id': buyer_id,
           'reason': '', 'extra_attributes': 'null',
       })
   nid = b.plant('national_id', ''.join(rng.choice('0123456789') for _ in range(10)))
