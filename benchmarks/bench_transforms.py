@@ -139,7 +139,9 @@ def embedding_texts(raws, n):
   return unique[:n]
 
 
-def bench_embeddings(texts, batch_size):
+def bench_embeddings(texts, batch_size, rounds):
+  """Plain encode and RunInference, interleaved `rounds` times; the best of each is compared
+  (the shared 2-core box is noisy: the minimum is the least disturbed run)."""
   from apache_beam.ml.inference.base import RunInference
   from transforms.embed import SentenceTransformerModelHandler, load_sentence_transformer
   _, _, _, dlq = configs()
@@ -147,42 +149,48 @@ def bench_embeddings(texts, batch_size):
                        max_batch_duration_secs=None, cache_size=0)
   model = load_sentence_transformer(default_model_dir())
   model.encode(texts[:batch_size], batch_size=batch_size)  # warm-up
-  batch_latencies = []
-  started = time.perf_counter()
-  for i in range(0, len(texts), batch_size):
-    t0 = time.perf_counter()
-    model.encode(texts[i:i + batch_size], batch_size=batch_size, normalize_embeddings=True,
-                 show_progress_bar=False)
-    batch_latencies.append(time.perf_counter() - t0)
-  plain_s = time.perf_counter() - started
-
   handler = SentenceTransformerModelHandler(config)
-  with beam.Pipeline() as p:  # model load and graph start-up, not counted below
+  with beam.Pipeline() as p:  # loads the model into the process-wide Shared handle
     _ = p | beam.Create(texts[:batch_size]) | RunInference(handler)
-  started = time.perf_counter()
-  with beam.Pipeline() as p:
-    _ = (p | beam.Create(texts, reshuffle=False) | RunInference(handler)
-         | beam.combiners.Count.Globally())
-  beam_s = time.perf_counter() - started
+
+  plain_runs, beam_runs, batch_latencies = [], [], []
+  for _ in range(rounds):
+    started = time.perf_counter()
+    for i in range(0, len(texts), batch_size):
+      t0 = time.perf_counter()
+      model.encode(texts[i:i + batch_size], batch_size=batch_size, normalize_embeddings=True,
+                   show_progress_bar=False)
+      batch_latencies.append(time.perf_counter() - t0)
+    plain_runs.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    with beam.Pipeline() as p:
+      _ = (p | beam.Create(texts, reshuffle=False) | RunInference(handler)
+           | beam.combiners.Count.Globally())
+    beam_runs.append(time.perf_counter() - started)
   per_element_ms = [1000 * b / batch_size for b in batch_latencies]
-  return plain_s, beam_s, batch_latencies, per_element_ms, model
+  return plain_runs, beam_runs, batch_latencies, per_element_ms, model
 
 
-def bench_cache(model, texts, repeat_share=0.3):
+def bench_cache(model, texts, rounds, repeat_share=0.3):
+  """The same stream (30% of texts repeat earlier ones) through CachedEncoder without and with
+  the cache; best of `rounds` each."""
   from transforms.embed import CachedEncoder
   rng = random.Random(9)
   n_unique = int(len(texts) * (1 - repeat_share))
   base = texts[:n_unique]
   stream = base + [rng.choice(base) for _ in range(len(texts) - n_unique)]
   rng.shuffle(stream)
-  results = {}
-  for label, size in (('no cache', 0), ('cache', 50_000)):
-    encoder = CachedEncoder(model, 'bench', size)
-    started = time.perf_counter()
-    for i in range(0, len(stream), 64):
-      encoder.encode(stream[i:i + 64])
-    results[label] = (time.perf_counter() - started, encoder.misses)
-  return results
+  results = {'no cache': [], 'cache': []}
+  calls = {}
+  for _ in range(rounds):
+    for label, size in (('no cache', 0), ('cache', 50_000)):
+      encoder = CachedEncoder(model, 'bench', size)
+      started = time.perf_counter()
+      for i in range(0, len(stream), 64):
+        encoder.encode(stream[i:i + 64])
+      results[label].append(time.perf_counter() - started)
+      calls[label] = encoder.misses
+  return {k: (min(v), calls[k]) for k, v in results.items()}
 
 
 def main(argv=None):
@@ -190,6 +198,7 @@ def main(argv=None):
   parser.add_argument('--records', type=int, default=20000, help='source events to generate')
   parser.add_argument('--texts', type=int, default=1024, help='texts to embed')
   parser.add_argument('--batch-size', type=int, default=64, help='embedding batch size')
+  parser.add_argument('--rounds', type=int, default=3, help='interleaved runs; the best is kept')
   parser.add_argument('--skip-embeddings', action='store_true', help='only the CPU stages')
   parser.add_argument('--multi-processing', action='store_true',
                       help='also run the DirectRunner with 2 worker processes (slow here)')
@@ -226,17 +235,21 @@ def main(argv=None):
   if args.skip_embeddings:
     return 0
   texts = embedding_texts(raws, args.texts)
-  plain_s, beam_s, batch_lat, per_el, model = bench_embeddings(texts, args.batch_size)
-  plain_rate, beam_rate = len(texts) / plain_s, len(texts) / beam_s
-  print(f'embeddings, {len(texts)} distinct texts, batch {args.batch_size}:')
-  print(f'  SentenceTransformer.encode: {plain_rate:,.0f} texts/s')
-  print(f'  RunInference (DirectRunner): {beam_rate:,.0f} texts/s  ratio {beam_rate / plain_rate:.2f}')
+  plain_runs, beam_runs, batch_lat, per_el, model = bench_embeddings(
+      texts, args.batch_size, args.rounds)
+  plain_rate, beam_rate = len(texts) / min(plain_runs), len(texts) / min(beam_runs)
+  print(f'embeddings, {len(texts)} distinct texts, batch {args.batch_size}, best of {args.rounds}:')
+  print(f'  SentenceTransformer.encode: {plain_rate:,.0f} texts/s '
+        f'(runs: {", ".join(f"{s:.1f}" for s in plain_runs)} s)')
+  print(f'  RunInference (DirectRunner, incl. pipeline start-up): {beam_rate:,.0f} texts/s '
+        f'(runs: {", ".join(f"{s:.1f}" for s in beam_runs)} s)  ratio {beam_rate / plain_rate:.2f}')
   print(f'  batch latency p50 {1000 * _pct(batch_lat, .5):.0f} ms  p95 {1000 * _pct(batch_lat, .95):.0f} ms; '
-        f'per element p50 {_pct(per_el, .5):.1f} ms  p95 {_pct(per_el, .95):.1f} ms')
-  cache = bench_cache(model, texts)
+        f'per element (batch / {args.batch_size}) p50 {_pct(per_el, .5):.1f} ms  p95 {_pct(per_el, .95):.1f} ms')
+  cache = bench_cache(model, texts, args.rounds)
   (no_s, no_m), (c_s, c_m) = cache['no cache'], cache['cache']
-  print(f'dedupe cache, 30% repeated texts: {no_s:.2f} s / {no_m} model calls without, '
+  print(f'dedupe cache, 30% repeated texts: {no_s:.2f} s / {no_m} texts through the model without, '
         f'{c_s:.2f} s / {c_m} with: {no_s / c_s:.2f}x faster')
+  print(f'load average during the run: {" ".join(f"{x:.1f}" for x in os.getloadavg())}')
   return 0
 
 

@@ -212,7 +212,8 @@ def shield_shopify(shield: Shield, rec: ValidRecord, order: ShopifyOrder,
   email = _first([shield.field(order, 'email'), shield.field(order, 'contact_email'),
                   shield.field(customer, 'email')])
   lines = tuple(OrderLine(line_id=li.id, sku=li.sku, product_id=li.product_id,
-                          title=li.title or li.name, quantity=li.quantity, unit_price=li.price)
+                          title=shield.text(li.title or li.name, names) or None,
+                          quantity=li.quantity, unit_price=li.price)
                 for li in order.line_items)
   yield MarketOrder(
       event_id=event_id('shopify', 'order', order.id), source='shopify', native_id=order.id,
@@ -243,7 +244,8 @@ def shield_daraz(shield: Shield, rec: ValidRecord, order: DarazOrder,
   phone = _first([shield.field(a, f) for a in addresses for f in ('phone', 'phone2')])
   items = order.order_items
   lines = tuple(OrderLine(line_id=it.order_item_id, sku=it.sku, product_id=it.product_id,
-                          title=it.name, quantity=1, unit_price=it.item_price, status=it.status)
+                          title=shield.text(it.name, names) or None, quantity=1,
+                          unit_price=it.item_price, status=it.status)
                 for it in items)
   customer = _first([shield.field(it, 'buyer_id', namespace='daraz_buyer') for it in items])
   yield MarketOrder(

@@ -51,6 +51,9 @@ class ValidateResult(NamedTuple):
   dead_letters: beam.PCollection  # of DeadLetter
 
 
+_FLEX_DT = TypeAdapter(FlexDatetime)
+
+
 def _fetched_at(text: Optional[str]) -> Optional[datetime.datetime]:
   if text is None:
     return None
@@ -58,9 +61,6 @@ def _fetched_at(text: Optional[str]) -> Optional[datetime.datetime]:
     return _FLEX_DT.validate_python(text)
   except ValidationError:
     return None  # a bad fetched_at header is not worth a dead letter: lineage only
-
-
-_FLEX_DT = TypeAdapter(FlexDatetime)
 
 
 def parse_raw(raw: RawRecord, max_payload_bytes: int) -> ValidRecord:
