@@ -14,6 +14,7 @@ import base64
 import dataclasses
 import datetime
 import decimal
+import hashlib
 import uuid
 from typing import Any, Optional, Union
 
@@ -30,7 +31,19 @@ def event_id(source: str, kind: str, native_id: str) -> str:
   A UUID because Weaviate object ids must be UUIDs; deterministic so that replays and
   duplicates from at-least-once delivery upsert the same row instead of adding one.
   """
-  return str(uuid.uuid5(EVENT_ID_NAMESPACE, f'{source}:{kind}:{native_id}'))
+  return _uuid5(f'{source}:{kind}:{native_id}')
+
+
+def _uuid5(name: str) -> str:
+  """uuid.uuid5(EVENT_ID_NAMESPACE, name) as a string, without building UUID objects (hot path)."""
+  digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode('utf-8')).digest()[:16])
+  digest[6] = (digest[6] & 0x0F) | 0x50
+  digest[8] = (digest[8] & 0x3F) | 0x80
+  h = digest.hex()
+  return f'{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}'
+
+
+_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
 
 
 class Flag:
@@ -203,7 +216,7 @@ class DeadLetter:
 
 
 def dead_letter_id(stage: str, topic: str, partition: int, offset: int, sub_id: str = '') -> str:
-  return str(uuid.uuid5(EVENT_ID_NAMESPACE, f'dlq:{stage}:{topic}:{partition}:{offset}:{sub_id}'))
+  return _uuid5(f'dlq:{stage}:{topic}:{partition}:{offset}:{sub_id}')
 
 
 def to_row(value: Any) -> Any:

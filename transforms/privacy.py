@@ -45,15 +45,15 @@ class Shield:
   """The keyed, per-field PII operations. Built on the worker from the resolved key."""
 
   def __init__(self, key: bytes, key_id: Optional[str] = None, region: str = 'BD'):
-    self._mac = hmac.new(key, digestmod=hashlib.sha256)
+    self._key = key
     self.key_id = key_id or key_fingerprint(hashlib.sha256(b'pseudonym:' + key).digest())
     self._region = region
     self.num_tokens = 0
 
   def _digest(self, category: str, normalized: str) -> str:
-    mac = self._mac.copy()
-    mac.update(category.encode('utf-8') + b'\x00' + normalized.encode('utf-8'))
-    return mac.hexdigest()
+    # hmac.digest: OpenSSL's one-shot HMAC, several times faster than hmac.new(...).copy().
+    return hmac.digest(self._key, category.encode('utf-8') + b'\x00' + normalized.encode('utf-8'),
+                       'sha256').hex()
 
   def pseudonym(self, category: str, normalized: Optional[str]) -> Optional[Pseudonym]:
     if not normalized:
@@ -166,9 +166,10 @@ def shield_facebook(shield: Shield, rec: ValidRecord, post: FacebookPost,
   city = resolve_city([location.city if location else None, post.place.name if post.place else None])
   post_time = post.created_time or _fallback_time(rec)
   post_id = event_id('facebook', 'post', post.id)
+  lineage = _lineage(rec)
   yield SocialPost(
       event_id=post_id, source='facebook', kind='post', native_id=post.id,
-      event_time=post_time, ingest_time=now, lineage=_lineage(rec),
+      event_time=post_time, ingest_time=now, lineage=lineage,
       text=shield.field(post, 'message', names=names) or '',
       author=shield.field(post.from_, 'id', namespace='facebook_user'),
       city=city.name if city else None,
@@ -178,16 +179,16 @@ def shield_facebook(shield: Shield, rec: ValidRecord, post: FacebookPost,
                      if post.comments and post.comments.summary else None),
       share_count=post.shares.count if post.shares else None)
   for comment in comments:
-    yield _facebook_comment(shield, rec, comment, post_id, post_time, names, city, now)
+    yield _facebook_comment(shield, lineage, comment, post_id, post_time, names, city, now)
 
 
-def _facebook_comment(shield: Shield, rec: ValidRecord, comment: FacebookComment, post_id: str,
+def _facebook_comment(shield: Shield, lineage: Lineage, comment: FacebookComment, post_id: str,
                       post_time: datetime.datetime, names: list[str], city: Any,
                       now: datetime.datetime) -> SocialPost:
   return SocialPost(
       event_id=event_id('facebook', 'comment', comment.id), source='facebook', kind='comment',
       native_id=comment.id, event_time=comment.created_time or post_time, ingest_time=now,
-      lineage=_lineage(rec), text=shield.field(comment, 'message', names=names) or '',
+      lineage=lineage, text=shield.field(comment, 'message', names=names) or '',
       author=shield.field(comment.from_, 'id', namespace='facebook_user'),
       parent_event_id=post_id, city=city.name if city else None, like_count=comment.like_count)
 
