@@ -208,10 +208,10 @@ def shield_shopify(shield: Shield, rec: ValidRecord, order: ShopifyOrder,
   city, address = _shopify_city(addresses)
   names = [n for a in addresses + [customer] if a is not None
            for n in (a.first_name, a.last_name, getattr(a, 'name', None))]
-  phone = _first([shield.field(order, 'phone'), shield.field(customer, 'phone')]
-                 + [shield.field(a, 'phone') for a in addresses])
-  email = _first([shield.field(order, 'email'), shield.field(order, 'contact_email'),
-                  shield.field(customer, 'email')])
+  # Lazily: only the first usable value of each is pseudonymized.
+  phone = _first(shield.field(o, 'phone') for o in [order, customer] + addresses)
+  email = _first(shield.field(o, f) for o, f in ((order, 'email'), (order, 'contact_email'),
+                                                 (customer, 'email')))
   lines = tuple(OrderLine(line_id=li.id, sku=li.sku, product_id=li.product_id,
                           title=shield.text(li.title or li.name, names) or None,
                           quantity=li.quantity, unit_price=li.price)
@@ -231,8 +231,8 @@ def shield_shopify(shield: Shield, rec: ValidRecord, order: ShopifyOrder,
       raw_city=None if city or address is None else address.city,
       country=(address.country_code or address.country) if address else None,
       note=shield.field(order, 'note', names=names) or '',
-      customer_name=_first([shield.full_name(customer, 'first_name', 'last_name')]
-                           + [shield.full_name(a, 'first_name', 'last_name') for a in addresses]))
+      customer_name=_first(shield.full_name(o, 'first_name', 'last_name')
+                           for o in [customer] + addresses))
 
 
 def shield_daraz(shield: Shield, rec: ValidRecord, order: DarazOrder,
@@ -242,13 +242,13 @@ def shield_daraz(shield: Shield, rec: ValidRecord, order: DarazOrder,
   address = addresses[0] if addresses else None
   names = [order.customer_first_name, order.customer_last_name] + [
       n for a in addresses for n in (a.first_name, a.last_name)]
-  phone = _first([shield.field(a, f) for a in addresses for f in ('phone', 'phone2')])
+  phone = _first(shield.field(a, f) for a in addresses for f in ('phone', 'phone2'))
   items = order.order_items
   lines = tuple(OrderLine(line_id=it.order_item_id, sku=it.sku, product_id=it.product_id,
                           title=shield.text(it.name, names) or None, quantity=1,
                           unit_price=it.item_price, status=it.status)
                 for it in items)
-  customer = _first([shield.field(it, 'buyer_id', namespace='daraz_buyer') for it in items])
+  customer = _first(shield.field(it, 'buyer_id', namespace='daraz_buyer') for it in items)
   yield MarketOrder(
       event_id=event_id('daraz', 'order', order.order_id), source='daraz', native_id=order.order_id,
       event_time=order.created_at or _fallback_time(rec), ingest_time=now, lineage=_lineage(rec),
@@ -260,8 +260,10 @@ def shield_daraz(shield: Shield, rec: ValidRecord, order: DarazOrder,
       raw_city=None if city or address is None else address.city,
       country=address.country if address else None,
       note=shield.field(order, 'buyer_note', names=names) or '',
-      customer_name=_first([shield.full_name(order, 'customer_first_name', 'customer_last_name')]
-                           + [shield.full_name(a, 'first_name', 'last_name') for a in addresses]))
+      customer_name=_first(
+          [shield.full_name(order, 'customer_first_name', 'customer_last_name')]
+          if order.customer_first_name or order.customer_last_name
+          else (shield.full_name(a, 'first_name', 'last_name') for a in addresses)))
 
 
 _SHIELDS = {TikTokVideo: shield_tiktok, FacebookPost: shield_facebook,
