@@ -77,8 +77,10 @@ def _extend_runner_args(plan: Plan) -> list[str]:
     else:
       default('environment_type', 'EXTERNAL')
       default('environment_config', WORKER_POOL_ADDRESS)
-      if plan.options.view_as(opts.RunOptions).detached:
-        default('attached_mode', 'false')
+      if plan.options.view_as(opts.RunOptions).detached and '--attached_mode' not in given:
+        # The job server declares attachedMode (default true) as a boolean; Beam's portable
+        # runner turns such an option into a bare flag that sets it to false.
+        extra.append('--attached_mode')
     default('job_name', f'millionx-sensory-{int(time.time())}')
   else:
     # The bounded Kafka read is split per partition and each split reads until its share of

@@ -101,7 +101,7 @@ def _cancel(job_id):
 
 
 @pytest.mark.slow
-def test_flink_cluster_job_submission(topics):
+def test_flink_cluster_job_submission(topics, tmp_path):
   try:
     _flink_jobs()
   except OSError as e:
@@ -109,9 +109,18 @@ def test_flink_cluster_job_submission(topics):
   data = h.publish_demo(topics, seed=31, events=60, malformed_share=0.1)
   expected = h.raw_coordinates(topics)
   job_name = f'millionx-test-{uuid.uuid4().hex[:6]}'
+  # The cluster's Python workers run in the worker pool, which does not share this test's
+  # environment: pass the keys as files (same machine), the way a cluster would mount them.
+  refs = []
+  for name, value in (('dlq', SECRET_ENV['MILLIONX_DLQ_KEY']),
+                      ('pseudonym', SECRET_ENV['MILLIONX_PSEUDONYM_KEY'])):
+    key_file = tmp_path / f'{name}.key'
+    key_file.write_text(value)
+    refs.append(f'--{name}_key_ref=file:{key_file}')
   proc = h.start_pipeline([
       '--runner=FlinkRunner', '--flink_master=localhost:8081', '--detached',
-      f'--job_name={job_name}', *topics.pipeline_args(f'g-{uuid.uuid4().hex[:6]}'), *COMMON])
+      f'--job_name={job_name}', *topics.pipeline_args(f'g-{uuid.uuid4().hex[:6]}'), '--no_embed',
+      *refs])
   job_id = None
   try:
     assert proc.wait(300) == 0, 'submission failed (see .local/logs/test-pipeline-*.log)'
