@@ -16,9 +16,9 @@ import sys
 import urllib.parse
 from typing import Optional
 
-from agents import cli
+from agents import cli, shopify
 from agents.runner import SourceAgent
-from connectors.shopify import ShopifyClient, ShopifyConfig
+from connectors.shopify import ShopifyClient
 
 _LOG = logging.getLogger('agents.catalog')
 
@@ -76,11 +76,7 @@ class CatalogAgent(SourceAgent):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument('--shop-url', required=True, help='https://<shop>.myshopify.com')
-  parser.add_argument('--access-token', type=cli.secret_ref, default='env:SHOPIFY_ACCESS_TOKEN',
-                      help='secret reference to the Admin API access token '
-                      '(default env:SHOPIFY_ACCESS_TOKEN)')
-  parser.add_argument('--api-version', default='2024-04', help='Admin API version (2024-04)')
+  shopify.add_arguments(parser)
   parser.add_argument('--shop-currency', default='BDT',
                       help='the shop\'s currency; must be BDT, prices are published as price_bdt '
                       'and this agent converts nothing')
@@ -89,8 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build(args: argparse.Namespace) -> CatalogAgent:
   if args.shop_currency != 'BDT':
     raise ValueError(f'--shop-currency {args.shop_currency}: price_bdt needs a shop priced in BDT')
-  config = ShopifyConfig(args.shop_url, args.access_token, api_version=args.api_version)
-  return CatalogAgent(ShopifyClient(config, cli.http_config(args, args.shop_url)))
+  return CatalogAgent(shopify.client(args))
 
 
 if __name__ == '__main__':

@@ -30,6 +30,7 @@ class ShopifyAgent(SourceAgent):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+  """The shop and its credentials; the catalog agent reads products with the same ones."""
   parser.add_argument('--shop-url', required=True, help='https://<shop>.myshopify.com')
   parser.add_argument('--access-token', type=cli.secret_ref, default='env:SHOPIFY_ACCESS_TOKEN',
                       help='secret reference to the Admin API access token '
@@ -37,9 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--api-version', default='2024-04', help='Admin API version (2024-04)')
 
 
-def build(args: argparse.Namespace) -> ShopifyAgent:
+def client(args: argparse.Namespace) -> ShopifyClient:
   config = ShopifyConfig(args.shop_url, args.access_token, api_version=args.api_version)
-  return ShopifyAgent(ShopifyClient(config, cli.http_config(args, args.shop_url)))
+  return ShopifyClient(config, cli.http_config(args, args.shop_url))
+
+
+def build(args: argparse.Namespace) -> ShopifyAgent:
+  return ShopifyAgent(client(args))
 
 
 if __name__ == '__main__':
