@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import sys
 
 from agents import cli
@@ -13,7 +14,9 @@ from connectors.facebook import DEFAULT_BASE_URL, FacebookClient, FacebookConfig
 
 
 class FacebookAgent(SourceAgent):
+  """A page posts a few times a day: week-long windows keep calls few for a long --since."""
   source = 'facebook'
+  window = datetime.timedelta(days=7)
   client: FacebookClient
 
   @property

@@ -134,8 +134,10 @@ def test_facebook_malformed_json_page_goes_to_dlq_and_checkpoint_holds(tmp_path,
                                            base_url=api.url),
                             HttpConfig(api.url, retry=FAST), sleep=FakeSleep())
     store = CheckpointStore(tmp_path, 'facebook', '74133697733')
+    agent = FacebookAgent(client)
+    agent.window = datetime.timedelta(days=1)   # two windows: the second one gets the bad page
     with pytest.raises(MalformedResponse):
-      run(FacebookAgent(client), topics, store, dlq_key, since=NOW - datetime.timedelta(days=2))
+      run(agent, topics, store, dlq_key, since=NOW - datetime.timedelta(days=2))
     assert store.load() == NOW - datetime.timedelta(days=1)   # end of the first, good window
     assert len(read_all(topics.for_source('facebook'), 3)) == 3
     [letter] = read_all(topics.ingest_dlq, 1)
