@@ -115,6 +115,9 @@ def connect(config: SnowflakeConfig, autocommit: bool = True):
       'network_timeout': config.network_timeout_s, 'login_timeout': config.login_timeout_s,
       'socket_timeout': config.network_timeout_s, 'protocol': config.protocol,
       'client_session_keep_alive': False,
+      # Server-side binding: values travel as bind parameters, never inside SQL text (the
+      # default pyformat style has the connector escape values into the statement).
+      'paramstyle': 'qmark',
   }
   for name in ('warehouse', 'role', 'host', 'port'):
     if getattr(config, name):

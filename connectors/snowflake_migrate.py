@@ -111,7 +111,7 @@ def migrate(config: SnowflakeConfig, migrations: Optional[list[Migration]] = Non
         cursor.execute(statement)
       cursor.execute(
           f'INSERT INTO {HISTORY_TABLE} (SCRIPT, CHECKSUM, APPLIED_AT) '
-          'VALUES (%s, %s, CURRENT_TIMESTAMP())', (migration.script, migration.checksum))
+          'VALUES (?, ?, CURRENT_TIMESTAMP())', (migration.script, migration.checksum))
       applied_now.append(migration.script)
       log(f'apply {migration.script} ({len(migration.statements)} statements)')
     if not applied_now:

@@ -68,7 +68,7 @@ class TableSpec:
 
   def insert_stage_sql(self) -> str:
     names = ', '.join(self.column_names)
-    marks = ', '.join(['%s'] * len(self.columns))
+    marks = ', '.join(['?'] * len(self.columns))
     return f'INSERT INTO {self.stage_name} ({names}) VALUES ({marks})'
 
   def merge_sql(self, qualified_name: str) -> str:

@@ -72,7 +72,7 @@ def server_outage(service: str, down_s: float, after_s: float = 0.0) -> Iterator
 def snowflake_config(schema: str, **overrides) -> SnowflakeConfig:
   """The local server, a schema of the test's own; small windows and batches, quick retries."""
   values = dict(schema=schema, window_s=3600.0, batch_size=50, max_buffering_s=None,
-                retry_base_s=0.5, retry_cap_s=4.0, max_retries=10, network_timeout_s=20,
+                retry_base_s=0.5, retry_cap_s=4.0, max_retries=10, network_timeout_s=120,
                 login_timeout_s=10)
   values.update(overrides)
   return local_config(**values)

@@ -61,17 +61,17 @@ def test_write_read_back_and_replay_changes_nothing():
     row = h.query(config, f'''
         SELECT TOTAL_PRICE, LINES[0]:sku::STRING, LINES[0]:product:title::STRING, EVENT_TIME,
                CUSTOMER_PSEUDONYM, WEATHER_CONDITION, KAFKA_OFFSET
-        FROM {config.qualified('MARKET_ORDERS')} WHERE EVENT_ID = %s''', (orders[1].event_id,))[0]
+        FROM {config.qualified('MARKET_ORDERS')} WHERE EVENT_ID = ?''', (orders[1].event_id,))[0]
     assert row[0] == decimal.Decimal('1200.00')
     assert row[1:3] == ('SKU-TEA', 'Premium Tea')
     assert row[3] == orders[1].event_time
     assert row[4] == orders[1].customer.value
     assert row[5:] == ('Rain', 1)
     tags = h.query(config, f'''SELECT HASHTAGS[1]::STRING, ARRAY_SIZE(HASHTAGS)
-        FROM {config.qualified('SOCIAL_POSTS')} WHERE EVENT_ID = %s''', (posts[0].event_id,))
+        FROM {config.qualified('SOCIAL_POSTS')} WHERE EVENT_ID = ?''', (posts[0].event_id,))
     assert tags == [('sale', 2)]
     sealed = h.query(config, f'''SELECT PAYLOAD_CIPHERTEXT_B64, PAYLOAD_KEY_ID
-        FROM {config.qualified('PIPELINE_DEAD_LETTERS')} WHERE DEAD_LETTER_ID = %s''',
+        FROM {config.qualified('PIPELINE_DEAD_LETTERS')} WHERE DEAD_LETTER_ID = ?''',
                      (dead_letters[0].dead_letter_id,))
     assert sealed == [('AXNlYWxlZAI=', 'k1')]
 
