@@ -26,7 +26,15 @@ snowflake_start() {
   start_daemon snowflake "$SNOWFLAKE_PORT" "$PY" "$REPO/stack/services/fakesnow_server.py" \
     --host 127.0.0.1 --port "$SNOWFLAKE_PORT" --db-path "$SNOWFLAKE_DATA" || return 1
   wait_for "fakesnow (Snowflake) on 127.0.0.1:$SNOWFLAKE_PORT" 60 snowflake_health \
-    || { tail -20 "$LOG_DIR/snowflake.log" >&2; fail "fakesnow did not become healthy (log: $LOG_DIR/snowflake.log)"; }
+    || { tail -20 "$LOG_DIR/snowflake.log" >&2; fail "fakesnow did not become healthy (log: $LOG_DIR/snowflake.log)"; return 1; }
+  snowflake_migrate
+}
+
+# The pipeline's tables and views (MILLIONX.CORE), applied idempotently.
+snowflake_migrate() {
+  (cd "$REPO" && MILLIONX_SNOWFLAKE_PORT=$SNOWFLAKE_PORT "$PY" -m connectors.snowflake_migrate --local) \
+    >>"$LOG_DIR/snowflake.log" 2>&1 \
+    || { tail -20 "$LOG_DIR/snowflake.log" >&2; fail "Snowflake migrations failed (log: $LOG_DIR/snowflake.log)"; }
 }
 
 # SIGTERM: uvicorn finishes in-flight requests, then the launcher checkpoints the DuckDB files.

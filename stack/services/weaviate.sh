@@ -67,7 +67,15 @@ weaviate_start() {
     LOG_LEVEL=warning \
     "$WEAVIATE_BIN" --host 127.0.0.1 --port "$WEAVIATE_HTTP_PORT" --scheme http || return 1
   wait_for "Weaviate on 127.0.0.1:$WEAVIATE_HTTP_PORT (gRPC $WEAVIATE_GRPC_PORT)" 90 weaviate_health \
-    || { tail -20 "$LOG_DIR/weaviate.log" >&2; fail "Weaviate did not become ready (log: $LOG_DIR/weaviate.log)"; }
+    || { tail -20 "$LOG_DIR/weaviate.log" >&2; fail "Weaviate did not become ready (log: $LOG_DIR/weaviate.log)"; return 1; }
+  weaviate_schema
+}
+
+# The pipeline's collections (SocialPost, MarketOrder), created if missing.
+weaviate_schema() {
+  (cd "$REPO" && "$PY" -m connectors.weaviate --http-port "$WEAVIATE_HTTP_PORT" --grpc-port "$WEAVIATE_GRPC_PORT") \
+    >>"$LOG_DIR/weaviate.log" 2>&1 \
+    || { tail -20 "$LOG_DIR/weaviate.log" >&2; fail "creating the Weaviate collections failed (log: $LOG_DIR/weaviate.log)"; }
 }
 
 # SIGTERM: Weaviate flushes its memtables and leaves raft cleanly.
