@@ -6,8 +6,9 @@ Needs the local servers (./run_local.sh start, or stack/stack.sh start snowflake
 
 1. Snowflake (local fakesnow): rows/s through WriteToSnowflake on the DirectRunner (stage,
    MERGE, COMMIT per batch; whole pipeline wall time, start-up included) against the
-   connector's own `executemany` of the same rows (same batch size, same server-side
-   qmark binding) into a plain table.
+   connector's own `executemany` of the same rows (same batch size, server-side qmark
+   binding) into a plain table. The sink binds each batch as one JSON parameter, which the
+   local emulator runs as one statement where executemany runs one per row.
 2. Weaviate: objects/s through WriteToWeaviate on the DirectRunner against the v4 client's
    own `batch.fixed_size` import of the same objects (same batch size), each into a fresh
    collection. Target for both: sink / client >= 0.8.

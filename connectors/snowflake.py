@@ -308,7 +308,7 @@ class _MergeBatchesFn(beam.DoFn):
         self._staged.add(spec.name)
       cursor.execute('BEGIN')
       cursor.execute(spec.clear_stage_sql())
-      cursor.executemany(spec.insert_stage_sql(), [row.values for row in rows])
+      cursor.execute(spec.insert_stage_sql(), (spec.stage_batch_parameter(rows),))
       cursor.execute(spec.merge_sql(self._config.qualified(spec.name)))
       cursor.execute('COMMIT')
     finally:

@@ -1,10 +1,10 @@
 """The Snowflake tables the sink writes, and how a normalized record becomes their rows.
 
-Each table's row is staged as text (every staging column is VARCHAR) and converted in the
-MERGE's source query (CAST to TIMESTAMP_TZ / NUMBER, PARSE_JSON for VARIANT and ARRAY).
-Why: Snowflake allows only constants in an array-bound INSERT's VALUES, so PARSE_JSON(?)
-cannot be bound there; and one bind type per column keeps `executemany` a single array
-binding. Every statement here is built from these constants only, never from values.
+Each table's row is staged as text (every staging column is VARCHAR), a whole batch bound as
+one JSON parameter and expanded with FLATTEN, and converted in the MERGE's source query (CAST
+to TIMESTAMP_TZ / NUMBER, PARSE_JSON for VARIANT and ARRAY). Text first because Snowflake
+allows only constants in a bound INSERT's VALUES (no PARSE_JSON(?) there). Every statement
+here is built from these constants only, never from values.
 
 Weather observations are not a stream of their own in the graph: each post or order carries
 the observation it was enriched with, and the sink writes that observation once (keyed by
@@ -67,9 +67,20 @@ class TableSpec:
     return f'DELETE FROM {self.stage_name}'
 
   def insert_stage_sql(self) -> str:
+    """Loads a whole batch from ONE bind parameter: a JSON array of rows (arrays of text).
+
+    Still server-side binding (no value ever becomes SQL text), but one statement per batch
+    instead of one per row: on the local emulator `executemany` runs row by row (~40 rows/s
+    here), this ~70x faster; on Snowflake it avoids the array-binding stage upload too.
+    """
     names = ', '.join(self.column_names)
-    marks = ', '.join(['?'] * len(self.columns))
-    return f'INSERT INTO {self.stage_name} ({names}) VALUES ({marks})'
+    values = ', '.join(f'value[{i}]::STRING' for i in range(len(self.columns)))
+    return (f'INSERT INTO {self.stage_name} ({names}) '
+            f'SELECT {values} FROM TABLE(FLATTEN(input => PARSE_JSON(?)))')
+
+  @staticmethod
+  def stage_batch_parameter(rows: 'list[TableRow]') -> str:
+    return json.dumps([row.values for row in rows], ensure_ascii=False, separators=(',', ':'))
 
   def merge_sql(self, qualified_name: str) -> str:
     """MERGE on the key. A replayed row (same RECORD_HASH) matches and changes nothing."""

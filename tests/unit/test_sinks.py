@@ -72,7 +72,7 @@ def test_missing_required_value_and_unknown_type_are_refused():
 
 def test_sql_is_built_from_constants_with_placeholders_only():
   spec = TABLES[SOCIAL_POSTS]
-  assert spec.insert_stage_sql().count('?') == len(spec.columns)
+  assert spec.insert_stage_sql().count('?') == 1   # the batch, as one JSON parameter
   merge = spec.merge_sql('DB.SCH.SOCIAL_POSTS')
   assert 'ON t.EVENT_ID = s.EVENT_ID' in merge
   assert 'WHEN MATCHED AND t.RECORD_HASH IS DISTINCT FROM s.RECORD_HASH' in merge
