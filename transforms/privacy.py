@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import re
 from typing import Any, Iterable, Iterator, NamedTuple, Optional
 
 import apache_beam as beam
@@ -117,6 +118,16 @@ class Shield:
         or _FIELD_RULES[(type(obj), last)][0] is not Policy.HASH):
       return None
     return self.name(getattr(obj, first), getattr(obj, last))
+
+
+_POSTCODE_TAIL = re.compile(r'[\s,\-]*\d{3,}[\d\s\-]*$')
+
+
+def _coarse_city(city: Optional[str]) -> Optional[str]:
+  """An unresolved city as written, minus any trailing postcode ('Singapore-Singapore-500001')."""
+  if not city:
+    return None
+  return _POSTCODE_TAIL.sub('', city).strip()[:80] or None
 
 
 def _first(values: Iterable[Any]) -> Any:
@@ -228,7 +239,7 @@ def shield_shopify(shield: Shield, rec: ValidRecord, order: ShopifyOrder,
       customer=shield.field(customer, 'id', namespace='shopify_customer'), email=email,
       phone=phone,
       city=city.name if city else None,
-      raw_city=None if city or address is None else address.city,
+      raw_city=None if city or address is None else _coarse_city(address.city),
       country=(address.country_code or address.country) if address else None,
       note=shield.field(order, 'note', names=names) or '',
       customer_name=_first(shield.full_name(o, 'first_name', 'last_name')
@@ -257,7 +268,7 @@ def shield_daraz(shield: Shield, rec: ValidRecord, order: DarazOrder,
       payment_method=order.payment_method, currency=_first(it.currency for it in items),
       total_price=order.price, item_count=order.items_count or len(items), lines=lines,
       customer=customer, phone=phone, city=city.name if city else None,
-      raw_city=None if city or address is None else address.city,
+      raw_city=None if city or address is None else _coarse_city(address.city),
       country=address.country if address else None,
       note=shield.field(order, 'buyer_note', names=names) or '',
       customer_name=_first(
