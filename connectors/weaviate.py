@@ -18,6 +18,7 @@ Collections: `python -m connectors.weaviate --local` creates them (idempotent).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import dataclasses
 import datetime
@@ -283,11 +284,21 @@ def _is_transient(error: BaseException) -> bool:
   return type(error).__module__.split('.')[0] in ('httpx', 'httpcore', 'grpc')
 
 
+class _ImportStats(NamedTuple):
+  """What one batch's import did, counted by the DoFn's thread (metrics are thread-bound)."""
+  failed: dict            # uuid -> (error_class, message)
+  calls: int
+  retries: int
+  latency_ms: int
+
+
 class _ImportBatchesFn(beam.DoFn):
   """Imports (collection, objects) batches with insert_many; checks every object's error.
 
-  Objects are buffered per collection and window, flushed when a buffer is full or old, and
-  in finish_bundle(), so a bundle is never committed with objects still buffered.
+  Objects are buffered per collection and window and flushed when a buffer is full or old,
+  and in finish_bundle(), so a bundle is never committed with objects still buffered. One
+  batch is in flight on a background thread while the next one fills (the client's own
+  batch import overlaps the same way); its results are emitted from the DoFn's thread.
   """
 
   def __init__(self, config: WeaviateConfig, clock: Clock = utc_now, sleep=time.sleep):
@@ -295,6 +306,8 @@ class _ImportBatchesFn(beam.DoFn):
     self._clock = clock
     self._sleep = sleep
     self._client = None
+    self._executor = None
+    self._in_flight = None
     self._buffers: dict[tuple[str, Any], Buffer] = {}
 
   def display_data(self):
@@ -309,6 +322,8 @@ class _ImportBatchesFn(beam.DoFn):
     self._retries = Metrics.counter(METRICS_NAMESPACE, 'num_weaviate_retries')
     self._batches = Metrics.counter(METRICS_NAMESPACE, 'num_weaviate_batches')
     self._latency = Metrics.distribution(METRICS_NAMESPACE, 'weaviate_batch_latency_ms')
+    self._executor = concurrent.futures.ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix='weaviate-import')
     try:
       self._open()
     except Exception as e:  # Unreachable now: the first import reconnects, with retries.
@@ -318,10 +333,14 @@ class _ImportBatchesFn(beam.DoFn):
                    type(e).__name__)
 
   def teardown(self):
+    if self._executor is not None:
+      self._executor.shutdown(wait=True)
+      self._executor = None
     self._close()
 
   def start_bundle(self):
     self._buffers = {}
+    self._in_flight = None
 
   def process(self, obj: WeaviateObject, window=beam.DoFn.WindowParam):
     key = (obj.collection, window)
@@ -333,43 +352,53 @@ class _ImportBatchesFn(beam.DoFn):
         self._config.max_buffering_s is not None and
         time.monotonic() - buffer.started > self._config.max_buffering_s):
       del self._buffers[key]
-      yield from self._write(obj.collection, buffer.items)
+      yield from self._submit(obj.collection, window, buffer.items)
 
   def finish_bundle(self):
     buffers, self._buffers = self._buffers, {}
     for (collection, window), buffer in buffers.items():
-      for output in self._write(collection, buffer.items):
-        if isinstance(output, beam.pvalue.TaggedOutput):
-          yield beam.pvalue.TaggedOutput(
-              output.tag, WindowedValue(output.value, window.max_timestamp(), [window]))
-        else:
-          yield WindowedValue(output, window.max_timestamp(), [window])
+      yield from self._submit(collection, window, buffer.items)
+    yield from self._drain()
 
-  def _write(self, collection: str, objects: list[WeaviateObject]) -> Iterable[Any]:
+  def _submit(self, collection: str, window, objects: list[WeaviateObject]):
+    """Starts importing `objects`, after emitting the results of the batch before it."""
+    yield from self._drain()
     unique = list({o.uuid: o for o in objects}.values())  # last wins, as the server would
-    failed = self._import_with_retries(collection, unique)
-    now = self._clock()
-    for obj in unique:
-      reason = failed.get(obj.uuid)
-      if reason is None:
-        yield Written(SINK, collection, obj.uuid, obj.source)
-      else:
-        yield beam.pvalue.TaggedOutput(FAILED_TAG, WriteFailure(
-            STAGE, collection, obj.record, reason[0], reason[1], now))
-    self._written.inc(len(unique) - len(failed))
-    self._failed.inc(len(failed))
+    future = self._executor.submit(self._import_with_retries, collection, unique)
+    self._in_flight = (future, collection, window, unique)
 
-  def _import_with_retries(self, collection: str, objects: list[WeaviateObject]) -> dict:
-    """Returns {uuid: (error_class, message)} of the objects that failed permanently."""
+  def _drain(self):
+    """Waits for the batch in flight; emits its written and failed objects in its window."""
+    if self._in_flight is None:
+      return
+    (future, collection, window, objects), self._in_flight = self._in_flight, None
+    stats = future.result()   # Raises what the import raised: the bundle fails and is retried.
+    self._batches.inc(stats.calls)
+    self._retries.inc(stats.retries)
+    self._latency.update(stats.latency_ms)
+    self._written.inc(len(objects) - len(stats.failed))
+    self._failed.inc(len(stats.failed))
+    now = self._clock()
+    for obj in objects:
+      reason = stats.failed.get(obj.uuid)
+      if reason is None:
+        value = Written(SINK, collection, obj.uuid, obj.source)
+        yield WindowedValue(value, window.max_timestamp(), [window])
+      else:
+        value = WriteFailure(STAGE, collection, obj.record, reason[0], reason[1], now)
+        yield beam.pvalue.TaggedOutput(
+            FAILED_TAG, WindowedValue(value, window.max_timestamp(), [window]))
+
+  def _import_with_retries(self, collection: str, objects: list[WeaviateObject]) -> _ImportStats:
+    """Runs on the import thread. Returns the permanent failures and what it took."""
     config = self._config
     delays = backoff_delays(config.max_retries, config.retry_base_s, config.retry_cap_s)
-    pending, failed = objects, {}
+    pending, failed, calls, retries = objects, {}, 0, 0
+    start = time.monotonic()
     while True:
-      start = time.monotonic()
       try:
+        calls += 1
         retry = self._import(collection, pending, failed)
-        self._batches.inc()
-        self._latency.update(int((time.monotonic() - start) * 1000))
       except Exception as e:  # Transient: retried below; anything else is raised.
         if not _is_transient(e):
           raise
@@ -377,13 +406,13 @@ class _ImportBatchesFn(beam.DoFn):
         self._close()
       else:
         if not retry:
-          return failed
+          return _ImportStats(failed, calls, retries, int((time.monotonic() - start) * 1000))
         reason = 'transient object errors'
       delay = next(delays, None)
       if delay is None:
         raise RuntimeError(f'Weaviate import into {collection} failed after '
                            f'{config.max_retries} retries: {reason}')
-      self._retries.inc()
+      retries += 1
       _LOG.warning('Weaviate import into %s: %d objects to retry (%s); retry in %.1f s',
                    collection, len(retry), reason[:200], delay)
       self._sleep(delay)
