@@ -25,7 +25,7 @@ step() { printf '\n\033[1;34m==> %s\033[0m\n' "$*"; }
 # The pipeline only ever sees their references (file:PATH).
 ensure_secrets() {
   mkdir -p "$SECRETS"; chmod 700 "$SECRETS"
-  for name in dlq pseudonym; do
+  for name in dlq pseudonym snowflake-password; do
     [ -s "$SECRETS/$name.key" ] || (umask 077; "$PY" -c 'import secrets; print(secrets.token_hex(32))' >"$SECRETS/$name.key")
   done
 }
@@ -34,14 +34,25 @@ pipeline_args() {
   echo "--dlq_key_ref=file:$SECRETS/dlq.key --pseudonym_key_ref=file:$SECRETS/pseudonym.key"
 }
 
+# The local sinks: the fakesnow server (any password) and Weaviate, as the stack starts them.
+sink_args() {
+  echo "--snowflake --snowflake_host=127.0.0.1 --snowflake_port=${MILLIONX_SNOWFLAKE_PORT:-8765}" \
+       "--snowflake_protocol=http --snowflake_emulator" \
+       "--snowflake_password_ref=file:$SECRETS/snowflake-password.key" \
+       "--weaviate --weaviate_http_port=${MILLIONX_WEAVIATE_HTTP_PORT:-8080}" \
+       "--weaviate_grpc_port=${MILLIONX_WEAVIATE_GRPC_PORT:-50051}"
+}
+
 demo() {
   step "1/6 setting up (first run downloads Python packages, Beam/Kafka jars, Flink, builds Weaviate)"
   "$STACK" setup
   ensure_secrets
   step "2/6 starting the local stack"
   "$STACK" start
-  step "3/6 creating the Kafka topics (pipeline/topics.yaml)"
+  step "3/6 creating the Kafka topics, the Snowflake tables and views, the Weaviate collections"
   "$STACK" topics
+  MILLIONX_SNOWFLAKE_PASSWORD=local "$PY" -m connectors.snowflake_migrate --local
+  "$PY" -m connectors.weaviate --local
   step "4/6 publishing ${DEMO_EVENTS:-2000} demo events (synthetic, seed ${DEMO_SEED:-7})"
   "$PY" -m agents.demo --events "${DEMO_EVENTS:-2000}" --seed "${DEMO_SEED:-7}" --now now \
     --pii-out "$STACK_HOME/demo-planted-pii.json"
@@ -49,7 +60,7 @@ demo() {
   "$PY" -m pipeline.context_files --out-dir "$STACK_HOME/context"
   step "6/6 running the pipeline on the DirectRunner (bounded read of the raw topics)"
   # shellcheck disable=SC2046
-  "$PY" -m pipeline $(pipeline_args) \
+  "$PY" -m pipeline $(pipeline_args) $(sink_args) \
     --weather_snapshot="$STACK_HOME/context/weather_snapshot.json" \
     --product_catalog="$STACK_HOME/context/product_catalog.json" \
     --summary_json="$STACK_HOME/last-run-summary.json" ${PIPELINE_ARGS:-}

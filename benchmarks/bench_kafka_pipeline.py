@@ -55,15 +55,15 @@ def _tree_rss_mb(root_pid: int) -> float:
 class PeakMemory(threading.Thread):
   def __init__(self, pid):
     super().__init__(daemon=True)
-    self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+    self.pid, self.peak, self._done = pid, 0.0, threading.Event()
 
   def run(self):
-    while not self._stop.is_set():
+    while not self._done.is_set():
       self.peak = max(self.peak, _tree_rss_mb(self.pid))
       time.sleep(0.5)
 
   def stop(self):
-    self._stop.set()
+    self._done.set()
     self.join()
     return self.peak
 
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
       group = f'bench-{uuid.uuid4().hex[:6]}'
       if runner == 'direct':
         pipeline_args = [*topics.pipeline_args(group), *COMMON, f'--max_records={args.events}',
-                         '--max_read_seconds=600']
+                         '--max_read_seconds=20']
         seconds, peak, outputs = run_pipeline(pipeline_args, topics, 0, args.timeout, streaming=False)
         expected_outputs = outputs
       elif runner == 'flink':

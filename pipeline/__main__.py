@@ -25,6 +25,7 @@ from apache_beam.options.pipeline_options import (FlinkRunnerOptions, GoogleClou
 from pipeline import options as opts
 from pipeline import preflight
 from pipeline.graph import GraphConfig, SensoryPipeline
+from pipeline.sinks import sinks_from_options
 from pipeline.summary import RunSummary, summarize_metrics
 from pipeline.topics import load_topics
 
@@ -134,14 +135,14 @@ def build_graph_config(options: PipelineOptions, plan: Plan):
       catalog_refresh_s=None if plan.bounded else t.catalog_refresh_seconds)
 
 
-def run(argv: Optional[Sequence[str]] = None, model_handler=None, sinks_factory=None) -> Optional[RunSummary]:
+def run(argv: Optional[Sequence[str]] = None, model_handler=None) -> Optional[RunSummary]:
   argv = list(sys.argv[1:] if argv is None else argv)
   options = PipelineOptions(argv)
   plan = Plan(options, argv)
   options = PipelineOptions(argv + _extend_runner_args(plan))
   plan = Plan(options, argv)
   errors = []
-  for view in (opts.KafkaOptions, opts.TransformOptions):
+  for view in (opts.KafkaOptions, opts.TransformOptions, opts.SinkOptions):
     errors += view.validate(options.view_as(view), None) or []
   if errors:
     raise SystemExit('Invalid options:\n  ' + '\n  '.join(errors))
@@ -149,7 +150,7 @@ def run(argv: Optional[Sequence[str]] = None, model_handler=None, sinks_factory=
   run_opts = options.view_as(opts.RunOptions)
   if not run_opts.skip_preflight:
     preflight.check(graph_config, plan.is_flink, plan.flink_local, plan.flink_master)
-  sinks = sinks_factory(options) if sinks_factory else None
+  sinks = sinks_from_options(options, graph_config.process.validation.dead_letter)
 
   started = time.monotonic()
   if plan.is_flink and not plan.flink_local and run_opts.detached:
@@ -180,7 +181,8 @@ def print_help(out=sys.stdout) -> None:
       prog='python -m pipeline', description=__doc__,
       formatter_class=argparse.RawDescriptionHelpFormatter,
       epilog='Beam has many more options (`python -m pipeline --help_beam`).')
-  for view in (opts.KafkaOptions, opts.OutputOptions, opts.TransformOptions, opts.RunOptions):
+  for view in (opts.KafkaOptions, opts.OutputOptions, opts.TransformOptions, opts.SinkOptions,
+               opts.RunOptions):
     view._add_argparse_args(parser)  # pylint: disable=protected-access
   beam_group = parser.add_argument_group('Beam runner flags used here')
   for flag, text in (

@@ -135,6 +135,8 @@ class SensoryPipeline(beam.PTransform):
           (dead_letters, *sink_dead_letters) | 'FlattenSinkDeadLetters' >> beam.Flatten())
     dead_letters = dead_letters | 'CountDeadLettersOut' >> beam.ParDo(
         _CountFn(NUM_DEAD_LETTERS_OUT, per='stage'))
+    if self._sinks is not None:
+      self._sinks.write_dead_letters(dead_letters)
 
     _ = (posts
          | 'PostsToJson' >> beam.Map(_normalized_to_kv)

@@ -173,3 +173,60 @@ class RunOptions(PipelineOptions):
     group.add_argument(
         '--skip_preflight', action='store_true', default=False,
         help='Do not check that Kafka, topics and jars are there before building the graph.')
+
+
+class SinkOptions(PipelineOptions):
+  """Snowflake (rows) and Weaviate (vectors). Both are off unless asked for."""
+  @classmethod
+  def _add_argparse_args(cls, parser):
+    group = parser.add_argument_group('Sinks')
+    group.add_argument(
+        '--snowflake', action='store_true', default=False,
+        help='Write posts, orders, weather observations and dead letters to Snowflake (MERGE on '
+        'event_id, so replays change nothing). Tables: python -m connectors.snowflake_migrate.')
+    group.add_argument('--snowflake_account', default='local', help='Snowflake account identifier.')
+    group.add_argument('--snowflake_user', default='millionx', help='Snowflake user.')
+    group.add_argument('--snowflake_database', default='MILLIONX', help='Snowflake database.')
+    group.add_argument('--snowflake_schema', default='CORE', help='Snowflake schema.')
+    group.add_argument('--snowflake_warehouse', default=None, help='Snowflake warehouse.')
+    group.add_argument('--snowflake_role', default=None, help='Snowflake role.')
+    group.add_argument(
+        '--snowflake_password_ref', default=None,
+        help='Secret reference (env:NAME or file:PATH) to the password.')
+    group.add_argument(
+        '--snowflake_private_key_ref', default=None,
+        help='Secret reference to a PEM private key (key-pair auth; instead of a password).')
+    group.add_argument(
+        '--snowflake_private_key_passphrase_ref', default=None,
+        help='Secret reference to the private key\'s passphrase.')
+    group.add_argument(
+        '--snowflake_host', default=None,
+        help='Host override; 127.0.0.1 with --snowflake_port=8765 --snowflake_protocol=http is '
+        'the local fakesnow server. Default: <account>.snowflakecomputing.com.')
+    group.add_argument('--snowflake_port', type=int, default=None, help='Port override.')
+    group.add_argument('--snowflake_protocol', default='https', choices=('https', 'http'),
+                       help='http only for a local emulator.')
+    group.add_argument('--snowflake_emulator', action='store_true', default=False,
+                       help='The target is the fakesnow emulator (local stack).')
+    group.add_argument('--weaviate', action='store_true', default=False,
+                       help='Write posts and orders with their vectors to Weaviate (object id '
+                       '= event_id, so replays overwrite). Collections: python -m connectors.weaviate.')
+    group.add_argument('--weaviate_http_host', default='127.0.0.1', help='Weaviate REST host.')
+    group.add_argument('--weaviate_http_port', type=int, default=8080, help='Weaviate REST port.')
+    group.add_argument('--weaviate_grpc_host', default='127.0.0.1', help='Weaviate gRPC host.')
+    group.add_argument('--weaviate_grpc_port', type=int, default=50051, help='Weaviate gRPC port.')
+    group.add_argument('--weaviate_secure', action='store_true', default=False,
+                       help='Use https and TLS gRPC for Weaviate.')
+    group.add_argument('--weaviate_api_key_ref', default=None,
+                       help='Secret reference to a Weaviate API key (omit for anonymous access).')
+    group.add_argument('--sink_window_seconds', type=float, default=60.0,
+                       help='Fixed windows the sinks cut their batches in.')
+
+  def validate(self, validator):
+    errors = []
+    if self.snowflake and bool(self.snowflake_password_ref) == bool(self.snowflake_private_key_ref):
+      errors.append('--snowflake needs exactly one of --snowflake_password_ref and '
+                    '--snowflake_private_key_ref')
+    if self.sink_window_seconds <= 0:
+      errors.append('--sink_window_seconds must be positive')
+    return errors

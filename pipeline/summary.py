@@ -59,8 +59,11 @@ class RunSummary:
       lines.append(f'    stage {name[len("num_dead_letters_out_"):]:<14} {c[name]}')
     for name in sorted(k for k in c if k.startswith('num_invalid_')):
       lines.append(f'    reason {name[len("num_invalid_"):]:<13} {c[name]}')
+    for name in sorted(k for k in c if k.startswith('num_written_')):
+      lines.append(f'  written {name[len("num_written_"):]:<30} {c[name]}')
     others = sorted(k for k in c if not k.startswith(('num_records_read', 'num_dead_letters_',
-                                                       'num_posts_out', 'num_orders_out')))
+                                                       'num_posts_out', 'num_orders_out',
+                                                       'num_written_')))
     if others:
       lines.append('  other counters')
       lines += [f'    {k:<36} {c[k]}' for k in others]
