@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import random
+import re
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 import apache_beam as beam
@@ -78,6 +79,26 @@ class SinkResult(NamedTuple):
 def error_text(error: BaseException) -> str:
   """The error's message, bounded. Drivers' messages name columns and SQL states, not values."""
   return str(error).replace('\n', ' ')[:_MAX_MESSAGE_CHARS]
+
+
+_DOUBLE_QUOTED = re.compile(r'"[^"]*"')
+_SINGLE_QUOTED = re.compile(r"'[^']*'")
+_GIVEN_VALUE = re.compile(r"(value(?: is)?:? )'[^']*'")
+
+
+def scrub_values(text: str, single_quotes: bool = True) -> str:
+  """The message without the quoted literals drivers echo from the data.
+
+  Snowflake's data errors quote the offending value ("Numeric value 'x' is not recognized";
+  the emulator: 'Could not convert string "x"'); Weaviate's say "the given value is 'x'".
+  Records are pseudonymized by now, but a dead letter's message is not encrypted, so no
+  value goes into it. `single_quotes=False` keeps single-quoted names (Weaviate quotes
+  property and class names) and scrubs only the given value.
+  """
+  text = _DOUBLE_QUOTED.sub('"…"', text)
+  if single_quotes:
+    return _SINGLE_QUOTED.sub("'…'", text)
+  return _GIVEN_VALUE.sub(r"\1'…'", text)
 
 
 def without_embedding(record: Any) -> Any:

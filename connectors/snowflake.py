@@ -30,9 +30,8 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from connectors.secrets import SecretRef
 from connectors.sink_results import (FAILED_TAG, METRICS_NAMESPACE, WRITTEN_TAG, Buffer, Clock,
-                                     SinkResult,
-                                     WriteFailure, Written, backoff_delays, error_text, utc_now,
-                                     without_embedding)
+                                     SinkResult, WriteFailure, Written, backoff_delays,
+                                     error_text, scrub_values, utc_now, without_embedding)
 from connectors.snowflake_tables import TABLES, TableRow, TableSpec, rows_for
 
 _LOG = logging.getLogger(__name__)
@@ -169,7 +168,7 @@ def _classify(error: BaseException) -> Exception:
     if getattr(error, 'errno', None) in _SESSION_ERRNOS:
       return _Transient(error_text(error))
     if sqlstate.startswith(('22', '23')):
-      return _BadRows(error_text(error))
+      return _BadRows(scrub_values(error_text(error)))
     return _BadBatch(error_text(error))
   if isinstance(error, sf.Error) or isinstance(error, (OSError, TimeoutError)):
     # OperationalError, InterfaceError, HTTP 5xx/429, timeouts, refused connections.

@@ -34,9 +34,8 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from connectors.secrets import SecretRef
 from connectors.sink_results import (FAILED_TAG, METRICS_NAMESPACE, WRITTEN_TAG, Buffer, Clock,
-                                     SinkResult,
-                                     WriteFailure, Written, backoff_delays, error_text, utc_now,
-                                     without_embedding)
+                                     SinkResult, WriteFailure, Written, backoff_delays,
+                                     error_text, scrub_values, utc_now, without_embedding)
 from schemas.normalized import MarketOrder, SocialPost
 
 _LOG = logging.getLogger(__name__)
@@ -430,7 +429,7 @@ class _ImportBatchesFn(beam.DoFn):
     try:
       result = self._client.collections.get(collection).data.insert_many(data)
     except WeaviateInsertManyAllFailedError as e:
-      message = error_text(e)
+      message = scrub_values(error_text(e), single_quotes=False)
       if any(marker in message.lower() for marker in _TRANSIENT_OBJECT_ERRORS):
         return list(objects)
       for o in objects:
@@ -438,7 +437,7 @@ class _ImportBatchesFn(beam.DoFn):
       return []
     retry = []
     for index, error in (result.errors or {}).items():
-      message = error_text(Exception(error.message))
+      message = scrub_values(error_text(Exception(error.message)), single_quotes=False)
       if any(marker in message.lower() for marker in _TRANSIENT_OBJECT_ERRORS):
         retry.append(objects[index])
       else:

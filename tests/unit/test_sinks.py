@@ -9,7 +9,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from connectors.sink_results import FAILED_TAG, WriteFailure, backoff_delays
+from connectors.sink_results import FAILED_TAG, WriteFailure, backoff_delays, scrub_values
 from connectors.snowflake import SnowflakeConfig, _ToTableRowsFn
 from connectors.snowflake_migrate import load_migrations, split_statements
 from connectors.snowflake_tables import (MARKET_ORDERS, SOCIAL_POSTS, TABLES, WEATHER_OBSERVATIONS,
@@ -116,3 +116,12 @@ def test_backoff_grows_is_capped_and_outlasts_a_restart():
 def test_failure_as_exception_names_the_original_class():
   failure = WriteFailure('sink_snowflake', 'T', None, 'SnowflakeDataError', 'numeric overflow', None)
   assert str(failure.as_exception()) == 'SnowflakeDataError: numeric overflow'
+
+
+def test_error_messages_lose_the_values_drivers_echo():
+  assert (scrub_values('Could not convert string "1e21" to DECIMAL(18,2) when casting from source column TOTAL_PRICE')
+          == 'Could not convert string "…" to DECIMAL(18,2) when casting from source column TOTAL_PRICE')
+  assert scrub_values("Numeric value 'abc' is not recognized") == "Numeric value '…' is not recognized"
+  assert (scrub_values("invalid integer property 'like_count' on class 'P': requires an integer, "
+                       "the given value is 'x@y.z'", single_quotes=False)
+          == "invalid integer property 'like_count' on class 'P': requires an integer, the given value is '…'")
