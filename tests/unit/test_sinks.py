@@ -125,3 +125,19 @@ def test_error_messages_lose_the_values_drivers_echo():
   assert (scrub_values("invalid integer property 'like_count' on class 'P': requires an integer, "
                        "the given value is 'x@y.z'", single_quotes=False)
           == "invalid integer property 'like_count' on class 'P': requires an integer, the given value is '…'")
+
+
+def test_key_pair_auth_reads_an_encrypted_pem_from_secret_references(tmp_path, monkeypatch):
+  from cryptography.hazmat.primitives import serialization
+  from cryptography.hazmat.primitives.asymmetric import rsa
+
+  from connectors.snowflake import _private_key_der
+  key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+  pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                          serialization.BestAvailableEncryption(b'pass-phrase'))
+  (tmp_path / 'rsa_key.p8').write_bytes(pem)
+  monkeypatch.setenv('SF_KEY_PASSPHRASE', 'pass-phrase')
+  config = _config(password_ref=None, private_key_ref=f'file:{tmp_path / "rsa_key.p8"}',
+                   private_key_passphrase_ref='env:SF_KEY_PASSPHRASE')
+  der = _private_key_der(config)
+  assert serialization.load_der_private_key(der, password=None).private_numbers() == key.private_numbers()
