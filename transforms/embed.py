@@ -222,8 +222,11 @@ class EmbedRecords(beam.PTransform):
         split[_TO_EMBED]
         | 'RunInference' >> RunInference(KeyedModelHandler(self._model_handler))
         .with_exception_handling())
-    with_vectors = embedded | 'AttachEmbedding' >> beam.Map(_attach)
+    # Both inputs of the Flatten must be encoded alike: without a declared type, Beam may infer
+    # different coders for the two branches and the merged stream fails to decode.
+    with_vectors = embedded | 'AttachEmbedding' >> beam.Map(_attach).with_output_types(Any)
     dead_letters = failures.failed_inferences | 'FailedBatchesToDeadLetters' >> beam.ParDo(
         _FailedBatchToDeadLettersFn(self._config))
-    merged = (with_vectors, split['no_text']) | 'MergeEmbeddedAndEmpty' >> beam.Flatten()
+    no_text = split['no_text'] | 'AsAny' >> beam.Map(lambda r: r).with_output_types(Any)
+    merged = (with_vectors, no_text) | 'MergeEmbeddedAndEmpty' >> beam.Flatten()
     return EmbedResult(merged, dead_letters)
