@@ -141,7 +141,8 @@ def main(argv=None) -> int:
       group = f'bench-{uuid.uuid4().hex[:6]}'
       if runner == 'direct':
         pipeline_args = [*topics.pipeline_args(group), *COMMON, f'--max_records={args.events}',
-                         '--max_read_seconds=20']
+                         '--max_read_seconds=20', '--direct_num_workers=12',
+                         '--direct_running_mode=multi_threading']
         seconds, peak, outputs = run_pipeline(pipeline_args, topics, 0, args.timeout, streaming=False)
         expected_outputs = outputs
       elif runner == 'flink':

@@ -47,7 +47,7 @@ class KafkaOptions(PipelineOptions):
         help='DirectRunner only: stop the (bounded) read after this many records. Unbounded '
         'cross-language reads never finish on the DirectRunner, so it always reads a bounded slice.')
     group.add_argument(
-        '--max_read_seconds', type=int, default=10,
+        '--max_read_seconds', type=int, default=5,
         help='DirectRunner only: each partition\'s bounded read stops after this many seconds '
         '(or its share of --max_records); what is not read stays in Kafka for the next run.')
     group.add_argument(
