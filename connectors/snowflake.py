@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import time
 from typing import Any, Iterable, Optional
 
@@ -159,6 +160,20 @@ class _BadBatch(Exception):
 _SESSION_ERRNOS = frozenset((390111, 390112, 390103, 390104, 390114))
 
 
+_CODE_PREFIX = re.compile(r'^\s*\d{6} \([0-9A-Z]{5}\): ')
+
+
+def _describe(error: BaseException) -> str:
+  """'SQLSTATE 22007, code 100035: message' (the connector's own '100035 (22007):' prefix
+  reads as a phone number to the dead-letter redaction, which would blank it)."""
+  msg = getattr(error, 'msg', None)
+  if msg is None:
+    return error_text(error)
+  msg = _CODE_PREFIX.sub('', str(msg))   # The emulator repeats the prefix inside the message.
+  return error_text(Exception(
+      f"SQLSTATE {getattr(error, 'sqlstate', None) or '-'}, code {getattr(error, 'errno', '-')}: {msg}"))
+
+
 def _classify(error: BaseException) -> Exception:
   """Maps a connector error to what the sink does about it."""
   from snowflake.connector import errors as sf
@@ -166,13 +181,13 @@ def _classify(error: BaseException) -> Exception:
   if isinstance(error, (sf.ProgrammingError, sf.IntegrityError, sf.DataError)):
     sqlstate = getattr(error, 'sqlstate', None) or ''
     if getattr(error, 'errno', None) in _SESSION_ERRNOS:
-      return _Transient(error_text(error))
+      return _Transient(_describe(error))
     if sqlstate.startswith(('22', '23')):
-      return _BadRows(scrub_values(error_text(error)))
-    return _BadBatch(error_text(error))
+      return _BadRows(scrub_values(_describe(error)))
+    return _BadBatch(_describe(error))
   if isinstance(error, sf.Error) or isinstance(error, (OSError, TimeoutError)):
     # OperationalError, InterfaceError, HTTP 5xx/429, timeouts, refused connections.
-    return _Transient(error_text(error))
+    return _Transient(_describe(error))
   raise error   # A bug of ours: let the runner retry the bundle and surface it.
 
 
