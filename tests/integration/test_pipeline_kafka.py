@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from pipeline.__main__ import run
+from pipeline.context_files import write_context_files
 from tests.integration import pipeline_helpers as h
 
 SECRET_ENV = {'MILLIONX_DLQ_KEY': 'test-dlq-key', 'MILLIONX_PSEUDONYM_KEY': 'test-pseudonym-key'}
@@ -79,12 +80,17 @@ def test_dead_letters_do_not_carry_payload_in_clear(topics):
 
 
 @pytest.mark.slow
-def test_flink_local_streaming(topics):
+def test_flink_local_streaming(topics, tmp_path):
   data = h.publish_demo(topics, seed=21, events=60, malformed_share=0.1)
   expected = h.raw_coordinates(topics)
+  # Streaming side inputs (PeriodicImpulse refresh) from snapshots of the context topics.
+  weather, catalog, _, _ = write_context_files(
+      h.BOOTSTRAP, str(tmp_path), topics.topic('context.weather'), topics.topic('context.products'))
   proc = h.start_pipeline([
       '--runner=FlinkRunner', '--flink_master=[local]',
-      *topics.pipeline_args(f'g-{uuid.uuid4().hex[:6]}'), *COMMON])
+      *topics.pipeline_args(f'g-{uuid.uuid4().hex[:6]}'), *COMMON,
+      f'--weather_snapshot={weather}', f'--product_catalog={catalog}',
+      '--weather_refresh_seconds=20', '--catalog_refresh_seconds=20'])
   try:
     outputs = h.wait_for_outputs(topics, expected, timeout_s=420, proc=proc)
   finally:
