@@ -44,26 +44,28 @@ sink_args() {
 }
 
 demo() {
-  step "1/6 setting up (first run downloads Python packages, Beam/Kafka jars, Flink, builds Weaviate)"
+  step "1/7 setting up (first run downloads Python packages, Beam/Kafka jars, Flink, builds Weaviate)"
   "$STACK" setup
   ensure_secrets
-  step "2/6 starting the local stack"
+  step "2/7 starting the local stack"
   "$STACK" start
-  step "3/6 creating the Kafka topics, the Snowflake tables and views, the Weaviate collections"
+  step "3/7 creating the Kafka topics, the Snowflake tables and views, the Weaviate collections"
   "$STACK" topics
   MILLIONX_SNOWFLAKE_PASSWORD=local "$PY" -m connectors.snowflake_migrate --local
   "$PY" -m connectors.weaviate --local
-  step "4/6 publishing ${DEMO_EVENTS:-2000} demo events (synthetic, seed ${DEMO_SEED:-7})"
+  step "4/7 publishing ${DEMO_EVENTS:-2000} demo events (synthetic, seed ${DEMO_SEED:-7})"
   "$PY" -m agents.demo --events "${DEMO_EVENTS:-2000}" --seed "${DEMO_SEED:-7}" --now now \
     --pii-out "$STACK_HOME/demo-planted-pii.json"
-  step "5/6 snapshotting weather and products for the side inputs"
+  step "5/7 snapshotting weather and products for the side inputs"
   "$PY" -m pipeline.context_files --out-dir "$STACK_HOME/context"
-  step "6/6 running the pipeline on the DirectRunner (bounded read of the raw topics)"
+  step "6/7 running the pipeline on the DirectRunner (bounded read of the raw topics)"
   # shellcheck disable=SC2046
   "$PY" -m pipeline $(pipeline_args) $(sink_args) \
     --weather_snapshot="$STACK_HOME/context/weather_snapshot.json" \
     --product_catalog="$STACK_HOME/context/product_catalog.json" \
     --summary_json="$STACK_HOME/last-run-summary.json" ${PIPELINE_ARGS:-}
+  step "7/7 checking that Snowflake and Weaviate hold the same events"
+  "$PY" -m pipeline.reconcile --local
 }
 
 run_tests() {
