@@ -13,17 +13,17 @@ import urllib.request
 from typing import Optional, Sequence
 
 
-def _rest(master: str) -> str:
+def flink_rest_url(master: str) -> str:
   return master if master.startswith('http') else f'http://{master}'
 
 
 def list_jobs(master: str) -> list[dict]:
-  with urllib.request.urlopen(f'{_rest(master)}/jobs/overview', timeout=10) as resp:
+  with urllib.request.urlopen(f'{flink_rest_url(master)}/jobs/overview', timeout=10) as resp:
     return json.load(resp).get('jobs', [])
 
 
 def cancel_job(master: str, job_id: str) -> None:
-  request = urllib.request.Request(f'{_rest(master)}/jobs/{job_id}?mode=cancel', method='PATCH')
+  request = urllib.request.Request(f'{flink_rest_url(master)}/jobs/{job_id}?mode=cancel', method='PATCH')
   with urllib.request.urlopen(request, timeout=10):
     pass
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.error
 import urllib.request
 from typing import Optional
 
 from connectors.secrets import SecretError, SecretRef
+from pipeline.flink_jobs import flink_rest_url, list_jobs
 
 START_HINT = 'start the local stack with `./run_local.sh start`'
 
@@ -38,13 +38,9 @@ def _check_kafka(bootstrap_servers: str, topics: list[str]) -> None:
         '`stack/stack.sh topics` (python -m pipeline.topics create).')
 
 
-def _flink_rest(master: str) -> str:
-  return master if master.startswith('http') else f'http://{master}'
-
-
 def _check_flink_cluster(master: str) -> None:
   try:
-    with urllib.request.urlopen(f'{_flink_rest(master)}/overview', timeout=5) as resp:
+    with urllib.request.urlopen(f'{flink_rest_url(master)}/overview', timeout=5) as resp:
       overview = json.load(resp)
   except (OSError, ValueError) as e:
     raise PreflightError(
@@ -81,8 +77,7 @@ def find_flink_job(master: str, job_name: str, timeout_s: float = 60.0) -> str:
   deadline = time.monotonic() + timeout_s
   while time.monotonic() < deadline:
     try:
-      with urllib.request.urlopen(f'{_flink_rest(master)}/jobs/overview', timeout=5) as resp:
-        jobs = json.load(resp).get('jobs', [])
+      jobs = list_jobs(master)
     except (OSError, ValueError):
       jobs = []
     for job in jobs:

@@ -6,15 +6,13 @@ topic or the DLQ; a restart with the same consumer group neither re-reads nor sk
 """
 from __future__ import annotations
 
-import json
-import os
-import urllib.request
 import uuid
 
 import pytest
 
 from pipeline.__main__ import run
 from pipeline.context_files import write_context_files
+from pipeline.flink_jobs import cancel_job, list_jobs
 from tests.integration import pipeline_helpers as h
 
 SECRET_ENV = {'MILLIONX_DLQ_KEY': 'test-dlq-key', 'MILLIONX_PSEUDONYM_KEY': 'test-pseudonym-key'}
@@ -98,20 +96,13 @@ def test_flink_local_streaming(topics, tmp_path):
   h.assert_all_accounted(expected, outputs, malformed_count=len(data.malformed))
 
 
-def _flink_jobs():
-  with urllib.request.urlopen('http://127.0.0.1:8081/jobs/overview', timeout=5) as r:
-    return json.load(r)['jobs']
-
-
-def _cancel(job_id):
-  req = urllib.request.Request(f'http://127.0.0.1:8081/jobs/{job_id}?mode=cancel', method='PATCH')
-  urllib.request.urlopen(req, timeout=10).close()
+FLINK = 'localhost:8081'
 
 
 @pytest.mark.slow
 def test_flink_cluster_job_submission(topics, tmp_path):
   try:
-    _flink_jobs()
+    list_jobs(FLINK)
   except OSError as e:
     raise AssertionError('Flink REST is not answering on 8081: `./run_local.sh start`') from e
   data = h.publish_demo(topics, seed=31, events=60, malformed_share=0.1)
@@ -132,13 +123,13 @@ def test_flink_cluster_job_submission(topics, tmp_path):
   job_id = None
   try:
     assert proc.wait(300) == 0, 'submission failed (see .local/logs/test-pipeline-*.log)'
-    jobs = {j['name']: j for j in _flink_jobs()}
+    jobs = {j['name']: j for j in list_jobs(FLINK)}
     assert job_name in jobs
     job_id = jobs[job_name]['jid']
     assert jobs[job_name]['state'] in ('RUNNING', 'CREATED', 'INITIALIZING')
     outputs = h.wait_for_outputs(topics, expected, timeout_s=420)
   finally:
     if job_id:
-      _cancel(job_id)
+      cancel_job(FLINK, job_id)
     h.stop_pipeline(proc)
   h.assert_all_accounted(expected, outputs, malformed_count=len(data.malformed))
