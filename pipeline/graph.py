@@ -34,6 +34,7 @@ NUM_READ = 'num_records_read'
 NUM_POSTS_OUT = 'num_posts_out'
 NUM_ORDERS_OUT = 'num_orders_out'
 NUM_DEAD_LETTERS_OUT = 'num_dead_letters_out'
+NUM_DEAD_LETTERS_BY_SOURCE = 'num_dead_letters_by_source'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,8 +125,8 @@ class SensoryPipeline(beam.PTransform):
     result = raw | 'ProcessRecords' >> ProcessRecords(
         config.process, weather=weather, products=products, model_handler=self._model_handler)
 
-    posts = result.posts | 'CountPostsOut' >> beam.ParDo(_CountFn(NUM_POSTS_OUT))
-    orders = result.orders | 'CountOrdersOut' >> beam.ParDo(_CountFn(NUM_ORDERS_OUT))
+    posts = result.posts | 'CountPostsOut' >> beam.ParDo(_CountFn(NUM_POSTS_OUT, per='source'))
+    orders = result.orders | 'CountOrdersOut' >> beam.ParDo(_CountFn(NUM_ORDERS_OUT, per='source'))
     dead_letters = result.dead_letters
     sink_dead_letters = []
     if self._sinks is not None:
@@ -133,8 +134,10 @@ class SensoryPipeline(beam.PTransform):
     if sink_dead_letters:
       dead_letters = (
           (dead_letters, *sink_dead_letters) | 'FlattenSinkDeadLetters' >> beam.Flatten())
-    dead_letters = dead_letters | 'CountDeadLettersOut' >> beam.ParDo(
-        _CountFn(NUM_DEAD_LETTERS_OUT, per='stage'))
+    dead_letters = (
+        dead_letters
+        | 'CountDeadLettersOut' >> beam.ParDo(_CountFn(NUM_DEAD_LETTERS_OUT, per='stage'))
+        | 'CountDeadLettersBySource' >> beam.ParDo(_CountFn(NUM_DEAD_LETTERS_BY_SOURCE, per='source')))
     if self._sinks is not None:
       self._sinks.write_dead_letters(dead_letters)
 

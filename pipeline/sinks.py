@@ -32,11 +32,12 @@ class _CountWrittenFn(beam.DoFn):
     self._counters = {}
 
   def process(self, written):
-    name = f'num_written_{written.sink}_{written.target}'.lower()
-    counter = self._counters.get(name)
-    if counter is None:
-      counter = self._counters[name] = Metrics.counter(NAMESPACE, name)
-    counter.inc()
+    for name in (f'num_written_{written.sink}_{written.target}'.lower(),
+                 f'num_written_by_source_{written.sink}_{written.source}'.lower()):
+      counter = self._counters.get(name)
+      if counter is None:
+        counter = self._counters[name] = Metrics.counter(NAMESPACE, name)
+      counter.inc()
 
 
 class _WriteSinks(beam.PTransform):

@@ -46,6 +46,22 @@ class RunSummary:
             'read': self.read, 'accounted': self.accounted, 'normalized': self.normalized,
             'normalized_accounted': self.normalized_accounted, 'reconciled': self.reconciled}
 
+  def _per_source(self) -> list[str]:
+    """Per source: records read, normalized records out, dead letters, rows/objects per sink
+    (a Facebook post with comments makes several normalized records)."""
+    c = self.counters
+    sources = sorted(k[len('num_records_read_'):] for k in c if k.startswith('num_records_read_'))
+    sinks = sorted({k.split('_')[4] for k in c if k.startswith('num_written_by_source_')})
+    header = f'    {"source":<10} {"read":>7} {"out":>7} {"dead":>6}' + ''.join(f' {s:>10}' for s in sinks)
+    lines = ['  per source', header]
+    for src in sources + (['openweather'] if any(k.endswith('_openweather') for k in c) else []):
+      out = self.get(f'num_posts_out_{src}') + self.get(f'num_orders_out_{src}')
+      row = (f'    {src:<10} {self.get(f"num_records_read_{src}"):>7} {out:>7} '
+             f'{self.get(f"num_dead_letters_by_source_{src}"):>6}')
+      row += ''.join(f' {self.get(f"num_written_by_source_{s}_{src}"):>10}' for s in sinks)
+      lines.append(row)
+    return lines
+
   def render(self) -> str:
     c = self.counters
     lines = [f'Run summary ({self.seconds:.1f}s)',
@@ -59,8 +75,9 @@ class RunSummary:
       lines.append(f'    stage {name[len("num_dead_letters_out_"):]:<14} {c[name]}')
     for name in sorted(k for k in c if k.startswith('num_invalid_')):
       lines.append(f'    reason {name[len("num_invalid_"):]:<13} {c[name]}')
-    for name in sorted(k for k in c if k.startswith('num_written_')):
+    for name in sorted(k for k in c if k.startswith('num_written_') and '_by_source_' not in k):
       lines.append(f'  written {name[len("num_written_"):]:<30} {c[name]}')
+    lines += self._per_source()
     others = sorted(k for k in c if not k.startswith(('num_records_read', 'num_dead_letters_',
                                                        'num_posts_out', 'num_orders_out',
                                                        'num_written_')))

@@ -1,0 +1,33 @@
+"""The run summary reconciles read = valid + validation dead letters, and normalized records =
+posts + orders + later dead letters, and lays out per-source counts."""
+from pipeline.summary import RunSummary
+
+BASE = {
+    'num_records_read': 10, 'num_records_read_shopify': 6, 'num_records_read_facebook': 4,
+    'num_valid': 9, 'num_dead_letters_out_validate': 1, 'num_dead_letters_out': 2,
+    'num_dead_letters_out_sink_snowflake': 1, 'num_dead_letters_by_source_shopify': 2,
+    'num_shielded': 12, 'num_posts_out': 7, 'num_orders_out': 4,
+    'num_posts_out_facebook': 7, 'num_orders_out_shopify': 4,
+    'num_written_by_source_snowflake_facebook': 7, 'num_written_by_source_snowflake_shopify': 4,
+}
+
+
+def test_reconciles_with_later_dead_letters():
+  summary = RunSummary(dict(BASE), 1.0)
+  assert summary.accounted == 10
+  assert summary.normalized_accounted == 12
+  assert summary.reconciled
+  assert 'OK' in summary.render().splitlines()[-1]
+
+
+def test_a_vanished_record_is_a_mismatch():
+  counters = dict(BASE, num_posts_out=6)
+  summary = RunSummary(counters, 1.0)
+  assert not summary.reconciled
+  assert 'MISMATCH' in summary.render()
+
+
+def test_per_source_rows():
+  lines = RunSummary(dict(BASE), 1.0).render().splitlines()
+  shopify = next(line.split() for line in lines if line.strip().startswith('shopify') and len(line.split()) == 5)
+  assert shopify == ['shopify', '6', '4', '2', '4']
