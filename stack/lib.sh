@@ -71,7 +71,7 @@ stop_daemon() {
 mvn_fetch() {
   local pom_dir=$1 out=$2
   if [ -f "$out/.complete" ]; then return 0; fi
-  say "fetching $(basename "$pom_dir") jars with Maven into $out (first time only; progress below)"
+  say "fetching $(basename "$pom_dir") jars with Maven into $out (first time only, a few minutes; log: $LOG_DIR/mvn-$(basename "$pom_dir").log)"
   mkdir -p "$out"
   if ! (cd "$pom_dir" && mvn -B -ntp dependency:copy-dependencies -DoutputDirectory="$out" \
         -DincludeScope=runtime >"$LOG_DIR/mvn-$(basename "$pom_dir").log" 2>&1); then
