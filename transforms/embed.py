@@ -68,6 +68,11 @@ class CachedEncoder:
     return hashlib.sha256(self.model_version.encode() + b'\x00' + text.encode('utf-8')).digest()
 
   def encode(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
+    return self.encode_with_counts(texts)[0]
+
+  def encode_with_counts(self, texts: Sequence[str]) -> tuple[list[tuple[float, ...]], int, int]:
+    """(vectors, hits, misses) of this call alone: the encoder is shared by worker threads, so
+    differences of the running totals would count other threads' calls too."""
     keys = [self._key(t) for t in texts]
     found: dict[bytes, tuple[float, ...]] = {}
     with self._lock:
@@ -80,8 +85,10 @@ class CachedEncoder:
     for k, t in zip(keys, texts):           # in-batch dedupe: each distinct text once
       if k not in found and k not in todo:
         todo[k] = t
-    self.hits += len(keys) - len(todo)       # served from the cache or a twin in this batch
-    self.misses += len(todo)
+    hits, misses = len(keys) - len(todo), len(todo)   # cache or a twin in this batch; computed
+    with self._lock:
+      self.hits += hits
+      self.misses += misses
     if todo:
       with self._encode_lock:
         vectors = self.model.encode(list(todo.values()), batch_size=max(1, len(todo)),
@@ -95,7 +102,7 @@ class CachedEncoder:
             self._cache[k] = v
           while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
-    return [found[k] for k in keys]
+    return [found[k] for k in keys], hits, misses
 
 
 def load_sentence_transformer(model_dir: str, device: str = 'cpu') -> Any:
@@ -126,10 +133,9 @@ class SentenceTransformerModelHandler(ModelHandler[str, PredictionResult, Cached
 
   def run_inference(self, batch: Sequence[str], model: CachedEncoder,
                     inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
-    hits, misses = model.hits, model.misses
-    vectors = model.encode(batch)
-    self._hits.inc(model.hits - hits)
-    self._misses.inc(model.misses - misses)
+    vectors, hits, misses = model.encode_with_counts(batch)
+    self._hits.inc(hits)
+    self._misses.inc(misses)
     return [PredictionResult(text, vector, self._config.model_version)
             for text, vector in zip(batch, vectors)]
 
@@ -222,11 +228,8 @@ class EmbedRecords(beam.PTransform):
         split[_TO_EMBED]
         | 'RunInference' >> RunInference(KeyedModelHandler(self._model_handler))
         .with_exception_handling())
-    # Both inputs of the Flatten must be encoded alike: without a declared type, Beam may infer
-    # different coders for the two branches and the merged stream fails to decode.
-    with_vectors = embedded | 'AttachEmbedding' >> beam.Map(_attach).with_output_types(Any)
+    with_vectors = embedded | 'AttachEmbedding' >> beam.Map(_attach)
     dead_letters = failures.failed_inferences | 'FailedBatchesToDeadLetters' >> beam.ParDo(
         _FailedBatchToDeadLettersFn(self._config))
-    no_text = split['no_text'] | 'AsAny' >> beam.Map(lambda r: r).with_output_types(Any)
-    merged = (with_vectors, no_text) | 'MergeEmbeddedAndEmpty' >> beam.Flatten()
+    merged = (with_vectors, split['no_text']) | 'MergeEmbeddedAndEmpty' >> beam.Flatten()
     return EmbedResult(merged, dead_letters)
