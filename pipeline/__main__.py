@@ -55,7 +55,8 @@ class Plan:
 
 def _extend_runner_args(plan: Plan) -> list[str]:
   """Runner settings the local stack needs, added unless the user gave them."""
-  given = ' '.join(plan.argv)
+  # Flag names the user gave (a substring test would take --max_parallelism for --parallelism).
+  given = {arg.split('=', 1)[0] for arg in plan.argv if arg.startswith('--')}
   extra = []
 
   def default(flag, value):
