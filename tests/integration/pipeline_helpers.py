@@ -16,6 +16,7 @@ from typing import Iterable, Optional
 
 import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from agents import demo
 from agents.topics import load_topics as load_agent_topics
@@ -45,7 +46,7 @@ class TestTopics:
 def kafka_or_fail():
   try:
     KafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=5000).close()
-  except Exception as e:  # pylint: disable=broad-except
+  except KafkaError as e:
     raise AssertionError(
         f'Kafka is not reachable at {BOOTSTRAP}: start the local stack with `./run_local.sh start`'
     ) from e
