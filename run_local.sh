@@ -74,7 +74,14 @@ run_tests() {
   if [ "${KEEP_STACK:-0}" != 1 ]; then trap '"$STACK" stop' EXIT; fi
   "$STACK" start
   "$STACK" topics
-  "$PY" -m pytest -q -p no:cacheprovider "${@:-tests}"
+  local cache=$STACK_HOME/pytest-cache
+  rm -rf "$cache"
+  if "$PY" -m pytest -q -o cache_dir="$cache" "${@:-tests}"; then return 0; fi
+  # The end-to-end suites start JVMs, Flink mini-clusters and restart servers on two shared
+  # cores; a failure is run once more so that one transient crash does not fail CI. A test that
+  # fails twice fails the run; both outcomes stay in the log above.
+  echo "==> running the failed tests once more" >&2
+  "$PY" -m pytest -q -o cache_dir="$cache" --last-failed --last-failed-no-failures none
 }
 
 cmd=${1:-demo}; shift || true
