@@ -1,12 +1,18 @@
 """The demo generator: deterministic, real API shapes, planted PII recorded, malformed share."""
 import collections
+import datetime
+import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
 from agents import demo
 from agents.topics import load_topics
+from connectors.kafka_publisher import standard_headers
 from schemas.sources import SOURCE_MODELS
 
 TOPICS = load_topics()
@@ -22,6 +28,36 @@ def test_same_seed_same_bytes_other_seed_other_bytes(data):
   again = demo.generate(seed=11, events=1500, malformed_share=0.1)
   assert again == data
   assert demo.generate(seed=12, events=50, malformed_share=0.1).events[100:] != data.events[100:150]
+
+
+def _digest_in_subprocess(hash_seed: str) -> str:
+  code = ('import hashlib; from agents import demo; d = demo.generate(3, 600, 0.1); '
+          'print(hashlib.sha256(repr((d.events, d.pii, d.malformed)).encode()).hexdigest())')
+  run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True,
+                       env=dict(os.environ, PYTHONHASHSEED=hash_seed), timeout=120)
+  return run.stdout.strip()
+
+
+def test_same_seed_same_bytes_in_other_processes():
+  """No draw may depend on set or dict-of-set order, which changes with the process's hash seed."""
+  first = _digest_in_subprocess('1')
+  assert first == _digest_in_subprocess('2')
+  data = demo.generate(3, 600, 0.1)
+  assert first == hashlib.sha256(repr((data.events, data.pii, data.malformed)).encode()).hexdigest()
+
+
+def test_fast_json_writes_the_stdlib_bytes(data, monkeypatch):
+  """The optional orjson encoder and json.dumps(ensure_ascii=False) give the same bytes."""
+  pytest.importorskip('orjson')
+  monkeypatch.setattr(demo, '_encode', demo._stdlib_json)
+  assert demo.generate(seed=11, events=1500, malformed_share=0.1) == data
+
+
+def test_fetched_at_matches_standard_headers(data):
+  for e in data.events[::37]:
+    headers = dict(e.headers)
+    fetched = datetime.datetime.fromisoformat(headers['fetched_at'].decode().replace('Z', '+00:00'))
+    assert e.headers == tuple(standard_headers(headers['source'].decode(), fetched, synthetic=True))
 
 
 def test_counts_context_first_and_headers(data):
