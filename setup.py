@@ -10,6 +10,7 @@ INSTALL_REQUIRES = [
     "pydantic==2.14.4",
     "kafka-python==3.0.12",
     "crc32c==2.9.post0",  # kafka-python checksums in C instead of pure Python (~1.8x publish rate)
+    "confluent-kafka==2.16.1",  # librdkafka, only for the demo generator's bulk publishing
     "requests==2.34.2",
     "snowflake-connector-python==4.8.1",
     "weaviate-client==4.24.1",

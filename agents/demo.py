@@ -15,11 +15,13 @@ malformed_share, now): same arguments, same bytes. Event times fall in the 6 hou
 by default a fixed DEFAULT_NOW; pass `--now now` for data timed like a live feed.
 
     python -m agents.demo --bootstrap-servers 127.0.0.1:9092 --events 10000 --seed 7 \
-        --malformed-share 0.05 --pii-out /tmp/pii.json [--now now] [--workers 2] [--dry-run]
+        --malformed-share 0.05 --pii-out /tmp/pii.json [--now now] [--client kafka-python] \
+        [--dry-run]
 
 From Python: `data = generate(seed, events, malformed_share)` gives `data.events` (DemoEvent
 tuples: topic, key, value, headers), `data.pii` and `data.malformed`; `publish(data.events,
-bootstrap_servers)` returns the acknowledged count per topic.
+bootstrap_servers)` returns the acknowledged count per topic (through librdkafka by default,
+`client='kafka-python'` for the agents' client).
 """
 from __future__ import annotations
 
@@ -43,8 +45,8 @@ except ImportError:  # optional accelerator, see _encode
 
 from agents import demo_data as D
 from agents.topics import AgentTopics, load_topics
-from connectors.kafka_publisher import (KafkaPublisher, PublisherConfig, standard_headers,
-                                        topic_counts)
+from connectors.kafka_publisher import (BulkPublisher, KafkaPublisher, PublisherConfig,
+                                        standard_headers, topic_counts)
 from schemas.sources import SOURCE_MODELS
 
 # A fixed reference time keeps the output identical across runs; pass `now` for fresh timestamps.
@@ -653,15 +655,23 @@ def generate(seed: int, events: int, malformed_share: float = 0.05, *,
   return DemoData(out, b.pii(), malformed)
 
 
+# The publishing clients a demo load can go through (`--client`); agents use kafka-python only.
+CLIENTS = {'librdkafka': BulkPublisher, 'kafka-python': KafkaPublisher}
+DEFAULT_CLIENT = 'librdkafka'
+
+
 def publish(events: Iterable[DemoEvent], bootstrap_servers: str, *,
             config: Optional[PublisherConfig] = None, workers: int = 1,
-            progress=None) -> dict[str, int]:
+            client: str = DEFAULT_CLIENT, progress=None) -> dict[str, int]:
   """Publishes the events; returns acknowledged counts per topic. Raises PublishError on loss.
 
-  With `workers` > 1 the context records are published first, then the source events are split
-  over that many forked processes, each with its own producer: kafka-python spends ~100 µs of
-  Python per record, so one process cannot keep up with a broker on the same machine.
+  `client` is 'librdkafka' (BulkPublisher, the default: about 20 µs of CPU per record) or
+  'kafka-python' (KafkaPublisher, as the agents: about 90 µs), with the same settings and
+  guarantees. With `workers` > 1 the context records are published first, then the source
+  events are split over that many forked processes, each with its own producer.
   """
+  if client not in CLIENTS:
+    raise ValueError(f'Unknown client {client!r}; one of {sorted(CLIENTS)}')
   # Bulk settings: a long linger fills big batches, which is what kafka-python needs to keep up
   # (measured with benchmarks/bench_generator.py); latency does not matter for a demo load.
   config = config or PublisherConfig(bootstrap_servers=bootstrap_servers,
@@ -669,17 +679,18 @@ def publish(events: Iterable[DemoEvent], bootstrap_servers: str, *,
                                      batch_size=BULK_BATCH_BYTES)
   events = list(events)
   if workers <= 1:
-    return _publish_slice(config, events, progress)
+    return _publish_slice(client, config, events, progress)
   n_context = 0
   while n_context < len(events) and dict(events[n_context].headers)['source'] in (
       b'catalog', b'openweather'):
     n_context += 1
-  counts = collections.Counter(_publish_slice(config, events[:n_context], None))
+  counts = collections.Counter(_publish_slice(client, config, events[:n_context], None))
   global _FORKED_EVENTS  # pylint: disable=global-statement
   _FORKED_EVENTS = events[n_context:]   # inherited by the forked workers, never pickled
   try:
     with multiprocessing.get_context('fork').Pool(workers) as pool:
-      for part in pool.starmap(_publish_share, [(config, i, workers) for i in range(workers)]):
+      for part in pool.starmap(_publish_share,
+                               [(client, config, i, workers) for i in range(workers)]):
         counts.update(part)
   finally:
     _FORKED_EVENTS = []
@@ -689,12 +700,14 @@ def publish(events: Iterable[DemoEvent], bootstrap_servers: str, *,
 _FORKED_EVENTS: list[DemoEvent] = []
 
 
-def _publish_share(config: PublisherConfig, index: int, workers: int) -> dict[str, int]:
-  return _publish_slice(config, _FORKED_EVENTS[index::workers], None)
+def _publish_share(client: str, config: PublisherConfig, index: int,
+                   workers: int) -> dict[str, int]:
+  return _publish_slice(client, config, _FORKED_EVENTS[index::workers], None)
 
 
-def _publish_slice(config: PublisherConfig, events: Sequence[DemoEvent], progress) -> dict[str, int]:
-  with KafkaPublisher(config) as publisher:
+def _publish_slice(client: str, config: PublisherConfig, events: Sequence[DemoEvent],
+                   progress) -> dict[str, int]:
+  with CLIENTS[client](config) as publisher:
     publisher.publish_many(events, progress=progress)
     return topic_counts(publisher.acked)
 
@@ -734,7 +747,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--topic-prefix', default='',
                       help='prefix every topic name (tests use unique topics)')
   parser.add_argument('--workers', type=int, default=1,
-                      help='publishing processes (default 1; 2 or more for large --events)')
+                      help='publishing processes (default 1; one librdkafka process keeps up with '
+                      'a local broker, kafka-python needs 2 or more for large --events)')
+  parser.add_argument('--client', choices=sorted(CLIENTS), default=DEFAULT_CLIENT,
+                      help=f'Kafka client for publishing (default {DEFAULT_CLIENT}; the agents '
+                      'use kafka-python, with the same settings)')
   parser.add_argument('--dry-run', action='store_true',
                       help='print the events as JSON lines to stdout instead of publishing')
   args = parser.parse_args(argv)
@@ -757,7 +774,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   else:
     servers = args.bootstrap_servers or topics.bootstrap_servers
     started = time.monotonic()
-    counts = publish(data.events, servers, workers=args.workers,
+    counts = publish(data.events, servers, workers=args.workers, client=args.client,
                      progress=lambda n: print(f'  published {n}/{len(data.events)}', file=sys.stderr))
     pub_s = time.monotonic() - started
     print(f'published {sum(counts.values())} records to {servers} in {pub_s:.2f}s '

@@ -5,6 +5,10 @@ is sent with acks=all and retries (idempotent producer, so retries add no duplic
 batched with linger and compression, because the agents and the demo generator both publish in
 bursts. Delivery failures are counted and raised at `flush()`: an agent must not advance its
 checkpoint past records the broker never took.
+
+Two clients behind one interface: `KafkaPublisher` (kafka-python, what the agents use) and
+`BulkPublisher` (librdkafka through confluent-kafka, for the demo generator's bulk loads only),
+configured from the same `PublisherConfig` with the same guarantees.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import logging
 import threading
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
+import confluent_kafka
 import kafka
 from kafka.errors import KafkaError
 
@@ -100,19 +105,33 @@ class PublisherConfig:
         batch_size=self.batch_size, max_request_size=self.max_request_size,
         compression_type=None if codec == 'none' else codec)
 
+  def librdkafka_config(self) -> dict:
+    """The same settings for librdkafka (confluent-kafka), for BulkPublisher."""
+    codec = best_compression() if self.compression == 'auto' else self.compression
+    return {
+        'bootstrap.servers': self.bootstrap_servers, 'client.id': self.client_id,
+        'acks': 'all', 'enable.idempotence': True, 'retries': 2**31 - 1,
+        'delivery.timeout.ms': self.delivery_timeout_ms, 'linger.ms': self.linger_ms,
+        'batch.size': self.batch_size, 'message.max.bytes': self.max_request_size,
+        'compression.type': codec,
+        # The Java client's murmur2 on the key, as kafka-python's default partitioner: a key
+        # lands on the partition an agent would have picked (librdkafka's default is CRC32).
+        'partitioner': 'murmur2_random',
+        # Only failures are reported back, as KafkaPublisher registers only errbacks: a
+        # per-record success report would cost more Python than the send itself.
+        'delivery.report.only.error': True,
+    }
 
-class KafkaPublisher:
-  """Context-managed producer that counts what the broker acknowledged, per topic.
 
-  `send()` is asynchronous; `flush()` waits for every outstanding record and raises PublishError
-  if any was lost, so callers checkpoint only after a successful flush.
+class _CountingPublisher:
+  """What both clients share: per-topic counts of sent and failed records, and flush raising
+  PublishError for failures since the last flush, so callers checkpoint only after it succeeds.
+
+  Subclasses provide `open()`, `close(flush)`, `send()` and `_flush_client(timeout_s)`.
   """
 
-  def __init__(self, config: PublisherConfig, *,
-               producer_factory: Callable[..., kafka.KafkaProducer] = kafka.KafkaProducer):
+  def __init__(self, config: PublisherConfig):
     self._config = config
-    self._factory = producer_factory
-    self._producer: Optional[kafka.KafkaProducer] = None
     self._lock = threading.Lock()
     self.sent: collections.Counter[str] = collections.Counter()
     self.failed: collections.Counter[str] = collections.Counter()
@@ -120,7 +139,7 @@ class KafkaPublisher:
     self._new_failures = 0
     self._failures: list[tuple[str, str]] = []
 
-  def __enter__(self) -> 'KafkaPublisher':
+  def __enter__(self):
     self.open()
     return self
 
@@ -128,18 +147,17 @@ class KafkaPublisher:
     self.close(flush=exc_type is None)
 
   def open(self) -> None:
-    if self._producer is None:
-      self._producer = self._factory(**self._config.producer_kwargs())
+    raise NotImplementedError
 
   def close(self, flush: bool = True) -> None:
-    producer, self._producer = self._producer, None
-    if producer is None:
-      return
-    try:
-      if flush:
-        self._flush(producer)
-    finally:
-      producer.close(timeout=10)
+    raise NotImplementedError
+
+  def send(self, topic: str, key: Optional[bytes], value: Optional[bytes],
+           headers: Headers = ()) -> None:
+    raise NotImplementedError
+
+  def _flush_client(self, timeout_s: Optional[float]) -> None:
+    raise NotImplementedError
 
   @property
   def acked(self) -> collections.Counter[str]:
@@ -154,20 +172,6 @@ class KafkaPublisher:
       if len(self._failures) < 5:
         self._failures.append((topic, f'{type(exc).__name__}: {exc}'))
 
-  def send(self, topic: str, key: Optional[bytes], value: Optional[bytes],
-           headers: Headers = ()) -> None:
-    """Queues one record; raises PublishError at once if the producer refuses it (buffer, size)."""
-    if self._producer is None:
-      raise RuntimeError('KafkaPublisher used outside its `with` block')
-    try:
-      future = self._producer.send(topic, key=key, value=value, headers=list(headers))
-    except KafkaError as e:
-      raise PublishError(f'Kafka refused a record for {topic}: {type(e).__name__}: {e}') from e
-    self.sent[topic] += 1
-    # Only failures call back: a per-record success callback costs more than the send itself
-    # at demo rates, and success is what remains after flush.
-    future.add_errback(self._on_error, topic)
-
   def send_json(self, topic: str, key: str, payload, headers: Headers = ()) -> None:
     """One API object as JSON (UTF-8, non-ASCII kept as is: Bangla stays readable)."""
     self.send(topic, key.encode('utf-8') if key is not None else None,
@@ -175,15 +179,7 @@ class KafkaPublisher:
               headers)
 
   def flush(self, timeout_s: Optional[float] = None) -> None:
-    if self._producer is None:
-      raise RuntimeError('KafkaPublisher used outside its `with` block')
-    self._flush(self._producer, timeout_s)
-
-  def _flush(self, producer: kafka.KafkaProducer, timeout_s: Optional[float] = None) -> None:
-    try:
-      producer.flush(timeout=timeout_s)
-    except KafkaError as e:
-      raise PublishError(f'Flush did not complete: {type(e).__name__}: {e}') from e
+    self._flush_client(timeout_s)
     with self._lock:
       count, failures = self._new_failures, self._failures
       self._new_failures, self._failures = 0, []
@@ -203,6 +199,137 @@ class KafkaPublisher:
         progress(n)
     self.flush()
     return n
+
+
+class KafkaPublisher(_CountingPublisher):
+  """Context-managed kafka-python producer that counts what the broker acknowledged, per topic.
+
+  `send()` is asynchronous; `flush()` waits for every outstanding record and raises PublishError
+  if any was lost, so callers checkpoint only after a successful flush.
+  """
+
+  def __init__(self, config: PublisherConfig, *,
+               producer_factory: Callable[..., kafka.KafkaProducer] = kafka.KafkaProducer):
+    super().__init__(config)
+    self._factory = producer_factory
+    self._producer: Optional[kafka.KafkaProducer] = None
+
+  def __enter__(self) -> 'KafkaPublisher':
+    return super().__enter__()
+
+  def open(self) -> None:
+    if self._producer is None:
+      self._producer = self._factory(**self._config.producer_kwargs())
+
+  def close(self, flush: bool = True) -> None:
+    producer = self._producer
+    if producer is None:
+      return
+    try:
+      if flush:
+        self.flush()
+    finally:
+      self._producer = None
+      producer.close(timeout=10)
+
+  def send(self, topic: str, key: Optional[bytes], value: Optional[bytes],
+           headers: Headers = ()) -> None:
+    """Queues one record; raises PublishError at once if the producer refuses it (buffer, size)."""
+    if self._producer is None:
+      raise RuntimeError('KafkaPublisher used outside its `with` block')
+    try:
+      future = self._producer.send(topic, key=key, value=value, headers=list(headers))
+    except KafkaError as e:
+      raise PublishError(f'Kafka refused a record for {topic}: {type(e).__name__}: {e}') from e
+    self.sent[topic] += 1
+    # Only failures call back: a per-record success callback costs more than the send itself
+    # at demo rates, and success is what remains after flush.
+    future.add_errback(self._on_error, topic)
+
+  def _flush_client(self, timeout_s: Optional[float]) -> None:
+    if self._producer is None:
+      raise RuntimeError('KafkaPublisher used outside its `with` block')
+    try:
+      self._producer.flush(timeout=timeout_s)
+    except KafkaError as e:
+      raise PublishError(f'Flush did not complete: {type(e).__name__}: {e}') from e
+
+
+class BulkPublisher(_CountingPublisher):
+  """The demo generator's bulk path: KafkaPublisher's records and guarantees through librdkafka.
+
+  kafka-python spends ~90 µs of Python per record in `send()`; librdkafka (confluent-kafka)
+  ~20 µs, so one process publishes several times more demo records per second
+  (benchmarks/bench_generator.py measures both side by side). Same `PublisherConfig`, same
+  acks=all, idempotence, retries, linger, batching, compression, headers and key partitioning
+  (`PublisherConfig.librdkafka_config`). The source agents keep kafka-python (issue 5).
+  """
+
+  # Serve delivery reports (failures only) every this many records, so they are counted early.
+  POLL_EVERY = 1000
+
+  def __init__(self, config: PublisherConfig, *,
+               producer_factory: Callable[[dict], confluent_kafka.Producer] = (
+                   confluent_kafka.Producer)):
+    super().__init__(config)
+    self._factory = producer_factory
+    self._producer: Optional[confluent_kafka.Producer] = None
+    self._unpolled = 0
+
+  def __enter__(self) -> 'BulkPublisher':
+    return super().__enter__()
+
+  def open(self) -> None:
+    if self._producer is None:
+      self._producer = self._factory(dict(self._config.librdkafka_config(),
+                                          on_delivery=self._on_delivery))
+
+  def close(self, flush: bool = True) -> None:
+    producer = self._producer
+    if producer is None:
+      return
+    try:
+      if flush:
+        self.flush()
+    finally:
+      self._producer = None
+      # Nothing is left after a successful flush; otherwise drop what is queued rather than
+      # let close() wait for it (purged records are reported, and counted, as failed).
+      producer.purge()
+      producer.poll(0)
+      producer.close()
+
+  def _on_delivery(self, err, msg) -> None:
+    if err is not None:
+      self._on_error(msg.topic(), confluent_kafka.KafkaException(err))
+
+  def send(self, topic: str, key: Optional[bytes], value: Optional[bytes],
+           headers: Headers = ()) -> None:
+    """Queues one record; waits while librdkafka's queue is full; PublishError if it refuses one."""
+    producer = self._producer
+    if producer is None:
+      raise RuntimeError('BulkPublisher used outside its `with` block')
+    while True:
+      try:
+        producer.produce(topic, value, key, headers=list(headers))
+        break
+      except BufferError:  # queue.buffering.max.messages/kbytes reached: let batches drain
+        producer.poll(0.05)
+      except confluent_kafka.KafkaException as e:
+        raise PublishError(f'Kafka refused a record for {topic}: {e}') from e
+    self.sent[topic] += 1
+    self._unpolled += 1
+    if self._unpolled >= self.POLL_EVERY:
+      self._unpolled = 0
+      producer.poll(0)
+
+  def _flush_client(self, timeout_s: Optional[float]) -> None:
+    if self._producer is None:
+      raise RuntimeError('BulkPublisher used outside its `with` block')
+    left = self._producer.flush() if timeout_s is None else self._producer.flush(timeout_s)
+    if left:
+      raise PublishError(f'Flush did not complete: {left} record(s) still queued after '
+                         f'{timeout_s} s')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,6 +364,6 @@ def topic_counts(counter: Mapping[str, int]) -> dict[str, int]:
   return {topic: counter[topic] for topic in sorted(counter)}
 
 
-__all__ = ['KafkaPublisher', 'PublisherConfig', 'PublishError', 'DeadLetterCodec',
+__all__ = ['KafkaPublisher', 'BulkPublisher', 'PublisherConfig', 'PublishError', 'DeadLetterCodec',
            'standard_headers', 'dead_letter_headers', 'utc_iso', 'SCHEMA_VERSION',
            'best_compression', 'topic_counts']

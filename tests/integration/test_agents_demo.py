@@ -4,18 +4,28 @@ import json
 import subprocess
 import sys
 
+import pytest
+from kafka.partitioner.default import murmur2
+
 from agents import demo
 from tests.integration.kafka_topics import BOOTSTRAP, headers_of, read_all, unique_topics
 
 
-def test_publish_counts_match_what_the_broker_holds():
-  with unique_topics(partitions=2) as topics:
+@pytest.mark.parametrize('client', sorted(demo.CLIENTS))
+def test_publish_counts_match_what_the_broker_holds(client):
+  """Both clients (librdkafka, the demo's default, and kafka-python, the agents'): every record
+  arrives with its key, value and headers as generated, on kafka-python's key partition."""
+  with unique_topics(partitions=3) as topics:
     data = demo.generate(seed=4, events=300, malformed_share=0.1, topics=topics)
-    counts = demo.publish(data.events, BOOTSTRAP)
+    counts = demo.publish(data.events, BOOTSTRAP, client=client)
     assert counts == data.counts()
     raw_topic = topics.for_source('tiktok')
     records = read_all(raw_topic, counts[raw_topic])
     assert len(records) == counts[raw_topic]
+    sent = {e.key: e for e in data.events if e.topic == raw_topic}
+    for r in records:
+      assert (r.value, tuple(r.headers)) == (sent[r.key].value, sent[r.key].headers)
+      assert r.partition == (murmur2(r.key) & 0x7fffffff) % 3, 'not the Java/kafka-python partition'
     assert all(headers_of(r)['synthetic'] == b'true' for r in records)
     malformed = {m.key for m in data.malformed if m.topic == raw_topic}
     by_key = {r.key: r.value for r in records}

@@ -8,11 +8,12 @@ import re
 import subprocess
 import sys
 
+import confluent_kafka
 import pytest
 
 from agents import demo
 from agents.topics import load_topics
-from connectors.kafka_publisher import standard_headers
+from connectors.kafka_publisher import BulkPublisher, PublisherConfig, PublishError, standard_headers
 from schemas.sources import SOURCE_MODELS
 
 TOPICS = load_topics()
@@ -137,3 +138,83 @@ def test_pii_file_and_cli_dry_run(tmp_path, capsys):
   assert json.loads(lines[0])['headers']['synthetic'] == 'true'
   planted = json.loads(out.read_text(encoding='utf-8'))
   assert planted['synthetic'] is True and planted['values'][0].keys() >= {'kind', 'value'}
+
+
+class FakeRdProducer:
+  """confluent_kafka.Producer stand-in: records produce() calls; scripted refusals and failures."""
+
+  def __init__(self, config):
+    self.config, self.produced, self.polls, self.closed = config, [], 0, False
+    self.refusals = []            # exceptions produce() raises, one per call, before accepting
+    self.fail_topics = set()      # records to these topics fail delivery at flush
+
+  def produce(self, topic, value, key, headers):
+    if self.refusals:
+      raise self.refusals.pop(0)
+    self.produced.append((topic, key, value, headers))
+
+  def poll(self, timeout):
+    self.polls += 1
+
+  def flush(self, timeout=None):
+    timed_out = confluent_kafka.KafkaError(confluent_kafka.KafkaError._MSG_TIMED_OUT)
+    for topic, *_ in self.produced:
+      if topic in self.fail_topics:
+        self.config['on_delivery'](timed_out, FakeMessage(topic))
+    self.produced = [p for p in self.produced if p[0] not in self.fail_topics]
+    return 0
+
+  def purge(self):
+    pass
+
+  def close(self):
+    self.closed = True
+
+
+class FakeMessage:
+  def __init__(self, topic):
+    self._topic = topic
+
+  def topic(self):
+    return self._topic
+
+
+def test_bulk_publisher_has_the_kafka_python_settings():
+  config = PublisherConfig(linger_ms=123, batch_size=456_789, compression='gzip')
+  rd, kp = config.librdkafka_config(), config.producer_kwargs()
+  assert rd['acks'] == kp['acks'] == 'all'
+  assert rd['enable.idempotence'] is kp['enable_idempotence'] is True
+  assert rd['retries'] == kp['retries'] and rd['delivery.timeout.ms'] == kp['delivery_timeout_ms']
+  assert (rd['linger.ms'], rd['batch.size']) == (kp['linger_ms'], kp['batch_size']) == (123, 456_789)
+  assert rd['compression.type'] == kp['compression_type'] == 'gzip'
+  assert rd['partitioner'] == 'murmur2_random'   # kafka-python's (Java's) keyed partitioner
+
+
+def test_bulk_publisher_sends_headers_waits_on_a_full_queue_and_counts_failures():
+  publisher = BulkPublisher(PublisherConfig(), producer_factory=FakeRdProducer)
+  headers = tuple(standard_headers('tiktok', demo.DEFAULT_NOW, synthetic=True))
+  with pytest.raises(PublishError, match='1 record'):
+    with publisher:
+      producer = publisher._producer  # pylint: disable=protected-access
+      producer.refusals.append(BufferError('queue full'))
+      producer.fail_topics.add('lost')
+      publisher.publish_many([('t', b'k', b'v', headers), ('lost', b'k2', b'v2', ())])
+  assert producer.produced == [('t', b'k', b'v', list(headers))]
+  assert producer.polls >= 1 and producer.closed
+  assert publisher.acked == {'t': 1} and publisher.failed == {'lost': 1}
+
+
+def test_bulk_publisher_raises_when_the_client_refuses_a_record():
+  publisher = BulkPublisher(PublisherConfig(), producer_factory=FakeRdProducer)
+  with pytest.raises(PublishError, match='refused a record for t'):
+    with publisher:
+      publisher._producer.refusals.append(  # pylint: disable=protected-access
+          confluent_kafka.KafkaException(confluent_kafka.KafkaError(
+              confluent_kafka.KafkaError.MSG_SIZE_TOO_LARGE)))
+      publisher.send('t', b'k', b'v' * 10)
+  assert publisher.sent['t'] == 0
+
+
+def test_publish_refuses_an_unknown_client():
+  with pytest.raises(ValueError, match='Unknown client'):
+    demo.publish([], '127.0.0.1:9', client='kafka-go')
