@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -135,6 +136,26 @@ def build_graph_config(options: PipelineOptions, plan: Plan):
       catalog_refresh_s=None if plan.bounded else t.catalog_refresh_seconds)
 
 
+def _bound_to_backlog(graph_config: GraphConfig) -> tuple[GraphConfig, int]:
+  """Caps the bounded read at what the group has left to read now.
+
+  Beam's bounded Kafka read splits --max_records evenly over its splits (one split per 10,000
+  records, at most one per partition), and a split that finds fewer records than its share
+  polls until --max_read_seconds. Reading exactly the backlog makes a backlog under 10,000 one
+  split that stops at its last record instead of waiting; a larger one still may wait or leave
+  records for the next run (the summary says how many).
+  """
+  kafka = graph_config.kafka
+  per_partition = preflight.raw_backlog(kafka.bootstrap_servers, kafka.group_id,
+                                        sorted(graph_config.source_by_topic),
+                                        kafka.auto_offset_reset)
+  backlog = sum(per_partition.values())
+  max_records = min(graph_config.max_records or backlog, backlog)
+  _LOG.info('group %s: %d records waiting in %d raw partitions; reading up to %d',
+            kafka.group_id, backlog, len(per_partition), max_records)
+  return dataclasses.replace(graph_config, max_records=max_records), backlog
+
+
 def run(argv: Optional[Sequence[str]] = None, model_handler=None) -> Optional[RunSummary]:
   argv = list(sys.argv[1:] if argv is None else argv)
   options = PipelineOptions(argv)
@@ -150,6 +171,13 @@ def run(argv: Optional[Sequence[str]] = None, model_handler=None) -> Optional[Ru
   run_opts = options.view_as(opts.RunOptions)
   if not run_opts.skip_preflight:
     preflight.check(graph_config, plan.is_flink, plan.flink_local, plan.flink_master)
+  backlog = None
+  if plan.bounded and not run_opts.skip_preflight:
+    graph_config, backlog = _bound_to_backlog(graph_config)
+    if backlog == 0:
+      print(f'Nothing to read: the raw topics hold no records after the committed offsets of '
+            f'group {graph_config.kafka.group_id!r}.')
+      return RunSummary({}, 0.0, 0)
   sinks = sinks_from_options(options, graph_config.process.validation.dead_letter)
 
   started = time.monotonic()
@@ -166,7 +194,8 @@ def run(argv: Optional[Sequence[str]] = None, model_handler=None) -> Optional[Ru
   with beam.Pipeline(options=options) as pipeline:
     _ = pipeline | 'SensoryPipeline' >> SensoryPipeline(graph_config, model_handler, sinks)
   result = pipeline.result if hasattr(pipeline, 'result') else None
-  summary = summarize_metrics(result, time.monotonic() - started) if result is not None else None
+  summary = (summarize_metrics(result, time.monotonic() - started, backlog)
+             if result is not None else None)
   if summary is not None:
     print(summary.render())
     if run_opts.summary_json:

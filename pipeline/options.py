@@ -44,12 +44,14 @@ class KafkaOptions(PipelineOptions):
         help='Where a consumer group with no committed offsets starts.')
     group.add_argument(
         '--max_records', type=int, default=1_000_000,
-        help='DirectRunner only: stop the (bounded) read after this many records. Unbounded '
-        'cross-language reads never finish on the DirectRunner, so it always reads a bounded slice.')
+        help='DirectRunner only: read at most this many records, and never more than the group\'s '
+        'backlog when the run starts (unbounded cross-language reads never finish on the '
+        'DirectRunner, so it always reads a bounded slice).')
     group.add_argument(
-        '--max_read_seconds', type=int, default=5,
-        help='DirectRunner only: each partition\'s bounded read stops after this many seconds '
-        '(or its share of --max_records); what is not read stays in Kafka for the next run.')
+        '--max_read_seconds', type=int, default=10,
+        help='DirectRunner only: each split of the bounded read (one per 10,000 records, at most '
+        'one per partition) stops after this many seconds or its share of the records; what is '
+        'not read stays in Kafka for the next run.')
     group.add_argument(
         '--kafka_expansion_jar', default=DEFAULT_EXPANSION_JAR,
         help='Runnable jar of the Beam Kafka expansion service used with DirectRunner/PrismRunner '

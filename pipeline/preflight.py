@@ -38,6 +38,34 @@ def _check_kafka(bootstrap_servers: str, topics: list[str]) -> None:
         '`stack/stack.sh topics` (python -m pipeline.topics create).')
 
 
+def raw_backlog(bootstrap_servers: str, group_id: str, topics: list[str],
+                auto_offset_reset: str = 'earliest') -> dict[tuple[str, int], int]:
+  """Records waiting for `group_id` in each partition of `topics`: end offset minus the group's
+  committed offset (or, where it has none, the earliest / latest offset per auto_offset_reset)."""
+  from kafka import KafkaConsumer, TopicPartition
+  from kafka.errors import KafkaError
+  try:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id,
+                             enable_auto_commit=False, request_timeout_ms=10000,
+                             client_id='millionx-preflight')
+  except KafkaError as e:
+    raise PreflightError(f'Kafka is not reachable at {bootstrap_servers} — {START_HINT}. '
+                         f'({type(e).__name__})') from e
+  try:
+    parts = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+    ends = consumer.end_offsets(parts)
+    starts = consumer.beginning_offsets(parts)
+    backlog = {}
+    for tp in parts:
+      committed = consumer.committed(tp)
+      if committed is None:
+        committed = starts[tp] if auto_offset_reset == 'earliest' else ends[tp]
+      backlog[(tp.topic, tp.partition)] = max(0, ends[tp] - max(committed, starts[tp]))
+    return backlog
+  finally:
+    consumer.close(autocommit=False)
+
+
 def _check_flink_cluster(master: str) -> None:
   try:
     with urllib.request.urlopen(f'{flink_rest_url(master)}/overview', timeout=5) as resp:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 from apache_beam.metrics.metric import MetricsFilter
 
@@ -12,6 +13,7 @@ from transforms.metrics import NAMESPACE
 class RunSummary:
   counters: dict
   seconds: float
+  backlog: Optional[int] = None   # records waiting in the raw topics when a bounded run started
 
   def get(self, name: str) -> int:
     return int(self.counters.get(name, 0))
@@ -44,7 +46,8 @@ class RunSummary:
   def as_dict(self) -> dict:
     return {'seconds': round(self.seconds, 2), 'counters': dict(self.counters),
             'read': self.read, 'accounted': self.accounted, 'normalized': self.normalized,
-            'normalized_accounted': self.normalized_accounted, 'reconciled': self.reconciled}
+            'normalized_accounted': self.normalized_accounted, 'reconciled': self.reconciled,
+            'backlog': self.backlog}
 
   def _per_source(self) -> list[str]:
     """Per source: records read, normalized records out, dead letters, rows/objects per sink
@@ -66,6 +69,9 @@ class RunSummary:
     c = self.counters
     lines = [f'Run summary ({self.seconds:.1f}s)',
              f'  records read           {self.read}']
+    if self.backlog is not None:
+      lines.append(f'    of a backlog of      {self.backlog} '
+                   f'({max(0, self.backlog - self.read)} left for the next run)')
     for name in sorted(k for k in c if k.startswith('num_records_read_')):
       lines.append(f'    {name[len("num_records_read_"):]:<20} {c[name]}')
     lines += [f'  posts written          {self.get("num_posts_out")}',
@@ -91,8 +97,8 @@ class RunSummary:
     return '\n'.join(lines)
 
 
-def summarize_metrics(result, seconds: float) -> RunSummary:
+def summarize_metrics(result, seconds: float, backlog: Optional[int] = None) -> RunSummary:
   counters = {}
   for c in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))['counters']:
     counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + int(c.committed or c.attempted or 0)
-  return RunSummary(counters, seconds)
+  return RunSummary(counters, seconds, backlog)

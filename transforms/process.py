@@ -1,17 +1,18 @@
 """ProcessRecords: the whole transform chain, validate → privacy → enrich → embed, in one step."""
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import TYPE_CHECKING, NamedTuple, Optional
 
 import apache_beam as beam
-from apache_beam.ml.inference.base import ModelHandler
 
 from schemas.normalized import SocialPost
 from transforms.config import ProcessConfig
-from transforms.embed import EmbedRecords
 from transforms.enrich import EnrichRecords
 from transforms.privacy import PrivacyShield
 from transforms.validate import ValidateRecords
+
+if TYPE_CHECKING:
+  from apache_beam.ml.inference.base import ModelHandler
 
 
 class ProcessResult(NamedTuple):
@@ -32,7 +33,7 @@ class ProcessRecords(beam.PTransform):
   """
 
   def __init__(self, config: ProcessConfig, weather=None, products=None,
-               model_handler: Optional[ModelHandler] = None):
+               model_handler: Optional['ModelHandler'] = None):
     super().__init__()
     self._config = config
     self._weather = weather
@@ -47,6 +48,8 @@ class ProcessRecords(beam.PTransform):
     dead_letters = [validated.dead_letters, shielded.dead_letters, enriched.dead_letters]
     records = enriched.records
     if self._config.embed is not None:
+      # Imported here: apache_beam.ml loads torch, which runs without embeddings never need.
+      from transforms.embed import EmbedRecords  # pylint: disable=import-outside-toplevel
       embedded = records | 'Embed' >> EmbedRecords(self._config.embed, self._model_handler)
       records = embedded.records
       dead_letters.append(embedded.dead_letters)

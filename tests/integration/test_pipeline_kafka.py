@@ -31,9 +31,7 @@ def topics(tmp_path, monkeypatch):
 
 
 def _direct(topics, group, extra=()):
-  # Without embeddings the partition splits can be read side by side (see pipeline.__main__).
-  return run([*topics.pipeline_args(group), *COMMON, '--max_read_seconds=8',
-              '--direct_num_workers=12', '--direct_running_mode=multi_threading', *extra])
+  return run([*topics.pipeline_args(group), *COMMON, '--max_read_seconds=30', *extra])
 
 
 def test_direct_runner_accounts_for_every_record_and_resumes(topics):
@@ -44,6 +42,7 @@ def test_direct_runner_accounts_for_every_record_and_resumes(topics):
 
   summary = _direct(topics, group)
 
+  assert summary.backlog == 120   # the default --max_records is capped at the group's backlog
   assert summary.read == 120
   assert summary.reconciled, summary.render()
   outputs = h.read_outputs(topics)
@@ -64,6 +63,10 @@ def test_direct_runner_accounts_for_every_record_and_resumes(topics):
   # Nothing read twice: each raw message produced its outputs once.
   coords = [(d['topic'], d['partition'], d['offset']) for d in outputs2.dead_letters]
   assert len(coords) == len(set(coords))
+
+  # Nothing new: the run stops before building a graph.
+  summary3 = _direct(topics, group)
+  assert (summary3.backlog, summary3.read) == (0, 0)
 
 
 def test_dead_letters_do_not_carry_payload_in_clear(topics):
