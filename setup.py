@@ -21,6 +21,7 @@ INSTALL_REQUIRES = [
     "phonenumbers==9.0.43",
     "cryptography==47.0.0",
     "PyYAML==6.0.4",
+    "orjson==3.13.0",  # output topics' JSON: same bytes as json.dumps(separators=(',', ':')), 2-3x faster
     "pyOpenSSL==26.2.0",  # the newest that accepts cryptography<48 (apache-beam 2.73)
 ]
 

@@ -18,6 +18,7 @@ import json
 from typing import NamedTuple, Optional
 
 import apache_beam as beam
+import orjson
 from apache_beam.metrics import Metrics
 
 from connectors.kafka import KafkaIOConfig, ReadRawRecords, WriteKeyedBytesToKafka
@@ -93,8 +94,11 @@ class _CountFn(beam.DoFn):
 def _normalized_to_kv(record) -> tuple[bytes, bytes]:
   """(event_id, JSON) of a SocialPost / MarketOrder: keyed so compaction and consumers dedupe."""
   row = to_row(record)
-  return (record.event_id.encode('utf-8'),
-          json.dumps(row, ensure_ascii=False, separators=(',', ':'), default=str).encode('utf-8'))
+  try:
+    value = orjson.dumps(row, default=str)
+  except TypeError:  # an integer beyond 64 bits (counts are unbounded in the source schemas)
+    value = json.dumps(row, ensure_ascii=False, separators=(',', ':'), default=str).encode('utf-8')
+  return record.event_id.encode('utf-8'), value
 
 
 def _dead_letter_to_kv(dead_letter) -> tuple[bytes, bytes]:
