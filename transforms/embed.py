@@ -8,7 +8,6 @@ process, skips the model for repeats across batches.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import hashlib
 import os
 import threading
@@ -19,7 +18,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import (KeyedModelHandler, ModelHandler, PredictionResult,
                                            RunInference)
 
-from schemas.normalized import Flag, MarketOrder, SocialPost
+from schemas.normalized import Flag, MarketOrder, SocialPost, evolve
 from transforms.config import EmbedConfig, default_model_dir
 from transforms.dead_letter import DeadLetterFactory
 from transforms.metrics import NAMESPACE
@@ -174,12 +173,12 @@ class _SplitByTextFn(beam.DoFn):
     else:
       self._num_empty.inc()
       flags = record.flags if Flag.EMPTY_TEXT in record.flags else record.flags + (Flag.EMPTY_TEXT,)
-      yield dataclasses.replace(record, flags=flags)
+      yield evolve(record, flags=flags)
 
 
 def _attach(keyed: tuple[Any, PredictionResult]):
   record, result = keyed
-  return dataclasses.replace(record, embedding=tuple(result.inference),
+  return evolve(record, embedding=tuple(result.inference),
                              embedding_model=result.model_id)
 
 

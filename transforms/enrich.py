@@ -24,7 +24,7 @@ from apache_beam.transforms import trigger, window
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from pydantic import ValidationError
 
-from schemas.normalized import Flag, MarketOrder, Product, SocialPost, Weather
+from schemas.normalized import Flag, MarketOrder, Product, SocialPost, Weather, evolve
 from schemas.sources import OpenWeatherCurrent, ProductMetadata
 from transforms.cities import CITY_BY_ID, resolve_city
 from transforms.config import EnrichConfig, MissingPolicy, utc_now
@@ -319,7 +319,7 @@ class _EnrichFn(beam.DoFn):
              or (m != Flag.PRODUCT_MISS and weather_policy is MissingPolicy.FLAG)]
     if flags:
       changes['flags'] = record.flags + tuple(f for f in flags if f not in record.flags)
-    yield dataclasses.replace(record, **changes) if changes else record
+    yield evolve(record, **changes) if changes else record
 
   def _weather_for(self, record, snapshot: Optional[WeatherSnapshot]):
     city = resolve_city([record.city]) if record.city else None
@@ -351,7 +351,7 @@ class _EnrichFn(beam.DoFn):
         lines.append(line)
       else:
         self._num_product.inc()
-        lines.append(dataclasses.replace(line, product=product))
+        lines.append(evolve(line, product=product))
     return tuple(lines), miss
 
 

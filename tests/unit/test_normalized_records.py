@@ -1,4 +1,4 @@
-"""The output topics' JSON: compact, UTF-8, the same bytes whichever encoder wrote them."""
+"""Normalized records: the output topics' JSON (the same bytes whichever encoder wrote them) and evolve()."""
 from __future__ import annotations
 
 import datetime
@@ -53,3 +53,19 @@ def test_counts_beyond_64_bits_are_still_written():
   _, value = _normalized_to_kv(post)
   assert json.loads(value)['view_count'] == 10 ** 30
   assert value == _reference(post)
+
+
+def test_evolve_matches_dataclasses_replace():
+  import dataclasses
+
+  import pytest
+
+  from schemas.normalized import evolve
+  post = _post()
+  changed = evolve(post, city='Dhaka', flags=('weather_missing',))
+  assert changed == dataclasses.replace(post, city='Dhaka', flags=('weather_missing',))
+  assert post.city is None                      # the original is untouched
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    changed.city = 'Khulna'
+  with pytest.raises(TypeError, match='no field'):
+    evolve(post, town='Dhaka')
