@@ -85,9 +85,10 @@ def _extend_runner_args(plan: Plan) -> list[str]:
   else:
     # One worker: with several worker threads the DirectRunner's portable runner intermittently
     # failed to decode the embedding stage's merged output here ("Unknown type tag"), a known
-    # flaky area (apache/beam#21104). The bounded Kafka read runs its splits (one per
-    # partition) one after another, each for at most --max_read_seconds. Without embeddings,
-    # --direct_num_workers=N --direct_running_mode=multi_threading reads the splits side by side.
+    # flaky area (apache/beam#21104). One worker also processes the Python stages faster than
+    # several threads sharing the GIL. A backlog of 10,000 records or more is read in several
+    # splits, one after another (see _bound_to_backlog); without embeddings,
+    # --direct_num_workers=N --direct_running_mode=multi_threading reads them side by side.
     default('direct_num_workers', 1)
   return extra
 
