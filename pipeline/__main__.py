@@ -32,7 +32,11 @@ from pipeline.topics import load_topics
 
 _LOG = logging.getLogger('pipeline')
 
-FLINK_JAVA17_OPENS = ' '.join(
+# One JVM argument each: Beam passes every --job_server_jvm_properties flag to the job server as
+# a single argument, and Java 17 read the space-joined string as one --add-opens for a module
+# named "ALL-UNNAMED --add-opens=...", so nothing was opened and Flink's Kryo serializer failed
+# (Arrays$ArrayList, "does not opens java.util") in a restart loop.
+FLINK_JAVA17_OPENS = tuple(
     f'--add-opens=java.base/{pkg}=ALL-UNNAMED'
     for pkg in ('java.lang', 'java.nio', 'java.util', 'java.lang.reflect', 'java.io', 'java.net',
                 'java.util.concurrent', 'sun.nio.ch', 'java.text', 'java.time'))
@@ -67,7 +71,8 @@ def _extend_runner_args(plan: Plan) -> list[str]:
   if plan.is_flink:
     default('flink_job_server_jar', opts.DEFAULT_FLINK_JOB_SERVER_JAR)
     default('flink_version', opts.FLINK_VERSION)
-    default('job_server_jvm_properties', FLINK_JAVA17_OPENS)
+    if not given & {'--job_server_jvm_properties', '--job_server_jvm_property'}:
+      extra += [f'--job_server_jvm_properties={prop}' for prop in FLINK_JAVA17_OPENS]
     default('checkpointing_interval', FLINK_CHECKPOINT_INTERVAL_MS)
     default('parallelism', 1)
     if '--streaming' not in given:
