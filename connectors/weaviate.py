@@ -44,12 +44,16 @@ SINK = 'weaviate'
 STAGE = 'sink_weaviate'
 VECTOR_NAME = 'default'
 
-# Object-level error messages that mean "try again", not "this object is bad". "could not
-# find index" is what a restarted Weaviate answers while it still loads its shards (seen in
-# the restart test); a collection that is really gone exhausts the retries and fails loudly.
+# Object-level error messages that mean "try again", not "this object is bad". A restarting
+# Weaviate answers a batch with object errors, not a failed call: while it stops, "already shut
+# or dropped" / "shard shutdown in progress" (shard.go); while it starts, "could not find index"
+# (shards still loading) and "resolve node name ... to host" (its own node not yet in the
+# cluster membership, so the shard looks remote; seen in the restart test). A collection that is
+# really gone exhausts the retries and fails loudly instead of dead-lettering every record.
 _TRANSIENT_OBJECT_ERRORS = ('deadline exceeded', 'timeout', 'unavailable', 'connection',
                             'read-only', 'readonly', 'too many requests', 'context canceled',
-                            'could not find index')
+                            'could not find index', 'resolve node name', 'shut or dropped',
+                            'shutdown in progress', 'shutting down', 'has shutdown')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -44,13 +44,24 @@ def stack(command: str, service: str, timeout_s: float = 120) -> None:
 
 
 @contextlib.contextmanager
-def server_outage(service: str, down_s: float, after_s: float = 0.0) -> Iterator[threading.Thread]:
-  """Stops `service` after `after_s`, keeps it down `down_s`, starts it again, in a thread."""
+def server_outage(service: str, down_s: float, after_s: float = 0.0,
+                  when: Optional[Callable[[], bool]] = None,
+                  when_timeout_s: float = 120.0) -> Iterator[threading.Thread]:
+  """Stops `service` after `after_s`, keeps it down `down_s`, starts it again, in a thread.
+
+  With `when`, the stop waits (after `after_s`) until `when()` is true, so that the outage
+  falls in the middle of the work instead of wherever a fixed delay lands on a busy machine.
+  """
   errors: list[BaseException] = []
 
   def outage():
     try:
       time.sleep(after_s)
+      deadline = time.monotonic() + when_timeout_s
+      while when is not None and not when():
+        if time.monotonic() > deadline:
+          raise AssertionError(f'{service} outage never started: its condition stayed false')
+        time.sleep(0.05)
       stack('stop', service)
       time.sleep(down_s)
       stack('start', service)
@@ -62,7 +73,7 @@ def server_outage(service: str, down_s: float, after_s: float = 0.0) -> Iterator
   try:
     yield thread
   finally:
-    thread.join(timeout=down_s + after_s + 180)
+    thread.join(timeout=down_s + after_s + (when_timeout_s if when else 0) + 180)
     if errors:
       raise errors[0]
 
