@@ -22,9 +22,20 @@ from kafka import KafkaConsumer, TopicPartition
 
 from tests.integration import pipeline_helpers as h
 
-SECRETS = {'MILLIONX_DLQ_KEY': 'bench-dlq-key', 'MILLIONX_PSEUDONYM_KEY': 'bench-pseudonym-key'}
-COMMON = ['--no_embed', '--dlq_key_ref=env:MILLIONX_DLQ_KEY',
-          '--pseudonym_key_ref=env:MILLIONX_PSEUDONYM_KEY']
+SECRETS = {'dlq': 'bench-dlq-key', 'pseudonym': 'bench-pseudonym-key'}
+
+
+def common_args(tmp: str) -> list[str]:
+  """--no_embed and the two keys, as file references: worker-pool workers (Flink parallelism
+  above 1) do not inherit this process's environment."""
+  refs = []
+  for name, value in SECRETS.items():
+    path = os.path.join(tmp, f'{name}.key')
+    with open(path, 'w', encoding='utf-8') as f:
+      f.write(value)
+    os.chmod(path, 0o600)
+    refs.append(f'--{name}_key_ref=file:{path}')
+  return ['--no_embed', *refs]
 
 
 def _tree_rss_mb(root_pid: int) -> float:
@@ -99,7 +110,7 @@ def output_count(topics) -> int:
 
 
 def run_pipeline(args: list[str], topics, expected_outputs: int, timeout_s: float, streaming: bool):
-  env = dict(os.environ, **SECRETS)
+  env = dict(os.environ)
   log_path = os.path.join(h.REPO, '.local', 'logs', f'bench-pipeline-{uuid.uuid4().hex[:6]}.log')
   log = open(log_path, 'w', encoding='utf-8')
   print(f'  pipeline log: {log_path}', flush=True)
@@ -139,6 +150,9 @@ def main(argv=None) -> int:
                       '--max_read_seconds side by side)')
   parser.add_argument('--max-read-seconds', type=int, default=15,
                       help='DirectRunner --max_read_seconds (default 15)')
+  parser.add_argument('--flink-parallelism', type=int, default=1,
+                      help='Flink [local] parallelism (default 1); above 1 the Python workers come '
+                      'from the stack\'s worker pool, one process per slot')
   parser.add_argument('--timeout', type=float, default=1800, help='seconds per runner at most')
   args = parser.parse_args(argv)
   h.kafka_or_fail()
@@ -164,7 +178,7 @@ def main(argv=None) -> int:
         workers = [f'--direct_num_workers={args.direct_workers}']
         if args.direct_workers > 1:
           workers.append('--direct_running_mode=multi_threading')
-        pipeline_args = [*topics.pipeline_args(group), *COMMON, f'--max_records={args.events}',
+        pipeline_args = [*topics.pipeline_args(group), *common_args(tmp), f'--max_records={args.events}',
                          f'--max_read_seconds={args.max_read_seconds}', *workers,
                          f'--summary_json={summary_path}']
         seconds, peak, outputs = run_pipeline(pipeline_args, topics, 0, args.timeout, streaming=False)
@@ -181,7 +195,13 @@ def main(argv=None) -> int:
         before = output_count(topics)
         # At least what the DirectRunner produced (it may have read a little less than all).
         want = before + (expected_outputs or args.events)
-        pipeline_args = ['--runner=FlinkRunner', '--flink_master=[local]', *topics.pipeline_args(group), *COMMON]
+        pipeline_args = ['--runner=FlinkRunner', '--flink_master=[local]', *topics.pipeline_args(group),
+                         *common_args(tmp)]
+        if args.flink_parallelism > 1:
+          # One Python SDK worker process per slot, from the stack's worker pool (LOOPBACK
+          # would run every slot's Python in this one process, under one GIL).
+          pipeline_args += [f'--parallelism={args.flink_parallelism}', '--environment_type=EXTERNAL',
+                            '--environment_config=localhost:50000']
         seconds, peak, outputs = run_pipeline(pipeline_args, topics, want, args.timeout, streaming=True)
         outputs -= before
       else:

@@ -139,7 +139,8 @@ def build_graph_config(options: PipelineOptions, plan: Plan):
       openweather_key_ref=t.openweather_key_ref,
       product_catalog=t.product_catalog,
       side_input_refresh_s=None if plan.bounded else t.weather_refresh_seconds,
-      catalog_refresh_s=None if plan.bounded else t.catalog_refresh_seconds)
+      catalog_refresh_s=None if plan.bounded else t.catalog_refresh_seconds,
+      context_in_process=plan.is_flink)
 
 
 def _bound_to_backlog(graph_config: GraphConfig) -> tuple[GraphConfig, int]:

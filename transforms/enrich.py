@@ -6,6 +6,12 @@ slowly-updating side input pattern) into the global window with a repeating trig
 DoFns take the side input as an iterable and use the newest snapshot they see, so they work with
 either windowing, and with runners that keep earlier panes.
 
+Beam 2.62's portable Flink runner cannot checkpoint an operator holding such a side input (the
+snapshot of its side-input state fails with a ClassCastException, every checkpoint fails, so Kafka
+offsets are never committed and the job restarts). On Flink the graph therefore passes
+`InProcessSnapshots` instead: the same loaders, refreshed inside the enrich DoFn on the same
+interval, with the same failure handling and counters.
+
 A miss (unknown city, weather older than EnrichConfig.weather_max_age_s, unknown SKU) follows the
 configured MissingPolicy: flagged and counted by default, never silently dropped.
 """
@@ -208,6 +214,61 @@ class _LoadSnapshotFn(beam.DoFn):
     yield snapshot
 
 
+class InProcessSnapshots:
+  """A snapshot source held by the enrich DoFn itself: loaded in setup(), reloaded when older
+  than refresh_interval_s (checked per bundle; None: never). Like _LoadSnapshotFn, a failed
+  reload keeps the previous snapshot and a failed first load gives the empty one.
+
+  `monotonic` is injectable for tests.
+  """
+
+  def __init__(self, loader: Callable[[], object], empty: Callable[[], object], name: str,
+               refresh_interval_s: Optional[float] = None,
+               monotonic: Callable[[], float] = time.monotonic):
+    if refresh_interval_s is not None and refresh_interval_s <= 0:
+      raise ValueError('refresh_interval_s must be positive (or None to load once)')
+    self._loader = loader
+    self._empty = empty
+    self.name = name
+    self._refresh_interval_s = refresh_interval_s
+    self._monotonic = monotonic
+    self._snapshot = None
+    self._loaded_at = None
+
+  def __getstate__(self):
+    state = dict(self.__dict__)
+    state.update(_snapshot=None, _loaded_at=None)   # each worker loads its own
+    return state
+
+  def current(self, num_loaded, num_failed):
+    """The snapshot to use now, reloading first if it is due."""
+    now = self._monotonic()
+    due = self._loaded_at is None or (
+        self._refresh_interval_s is not None and now - self._loaded_at >= self._refresh_interval_s)
+    if due:
+      self._loaded_at = now
+      try:
+        self._snapshot = self._loader()
+        num_loaded.inc()
+      except (OSError, ValueError, LookupError) as e:
+        num_failed.inc()
+        _LOG.warning('%s refresh failed (%s); keeping the previous snapshot', self.name,
+                     type(e).__name__)
+        if self._snapshot is None:
+          self._snapshot = self._empty()
+    return self._snapshot
+
+
+def weather_in_process(loader: Callable[[], WeatherSnapshot],
+                       refresh_interval_s: Optional[float] = None) -> InProcessSnapshots:
+  return InProcessSnapshots(loader, empty_weather_snapshot, 'weather', refresh_interval_s)
+
+
+def catalog_in_process(loader: Callable[[], ProductCatalog],
+                       refresh_interval_s: Optional[float] = None) -> InProcessSnapshots:
+  return InProcessSnapshots(loader, empty_product_catalog, 'catalog', refresh_interval_s)
+
+
 class _SlowlyUpdatingSideInput(beam.PTransform):
   """PBegin → PCollection of snapshots. refresh_interval_s=None: load once (batch)."""
 
@@ -275,8 +336,11 @@ class EnrichResult(NamedTuple):
 
 class _EnrichFn(beam.DoFn):
 
-  def __init__(self, config: EnrichConfig):
+  def __init__(self, config: EnrichConfig, weather: Optional[InProcessSnapshots] = None,
+               catalog: Optional[InProcessSnapshots] = None):
     self._config = config
+    self._weather_source = weather
+    self._catalog_source = catalog
     self._max_age = datetime.timedelta(seconds=config.weather_max_age_s)
     c = lambda name: Metrics.counter(NAMESPACE, name)
     self._num_weather = c('num_weather_enriched')
@@ -286,13 +350,23 @@ class _EnrichFn(beam.DoFn):
     self._num_product = c('num_product_enriched')
     self._num_product_miss = c('num_product_miss')
     self._num_failed = c('num_enrich_failed')
+    self._refresh_counters = {
+        source.name: (c(f'num_{source.name}_refreshes'), c(f'num_{source.name}_refresh_failures'))
+        for source in (weather, catalog) if source is not None}
 
   def setup(self):
     self._dead_letters = DeadLetterFactory(self._config.dead_letter)
+    self._in_process = {}
+
+  def start_bundle(self):
+    # In-process snapshots are (re)loaded between bundles, never in the middle of one.
+    for key, source in (('weather', self._weather_source), ('catalog', self._catalog_source)):
+      if source is not None:
+        self._in_process[key] = source.current(*self._refresh_counters[source.name])
 
   def process(self, record, weather_snapshots=(), catalogs=()):
-    weather_snapshot = _newest(weather_snapshots)
-    catalog = _newest(catalogs)
+    weather_snapshot = self._in_process.get('weather') or _newest(weather_snapshots)
+    catalog = self._in_process.get('catalog') or _newest(catalogs)
     misses: list[str] = []
     changes = {}
     weather, city_name, weather_flag = self._weather_for(record, weather_snapshot)
@@ -359,7 +433,9 @@ class EnrichRecords(beam.PTransform):
   """PCollection[SocialPost | MarketOrder] → EnrichResult(records, dead_letters).
 
   weather: PCollection[WeatherSnapshot] (WeatherSideInput), products: PCollection[ProductCatalog]
-  (ProductSideInput); either may be None (then every record misses that enrichment).
+  (ProductSideInput), or either as InProcessSnapshots (weather_in_process / catalog_in_process:
+  loaded by the DoFn itself, for runners that cannot checkpoint side inputs); either may be None
+  (then every record misses that enrichment).
   """
 
   def __init__(self, config: EnrichConfig, weather=None, products=None):
@@ -369,11 +445,12 @@ class EnrichRecords(beam.PTransform):
     self._products = products
 
   def expand(self, records) -> EnrichResult:
-    side = {}
-    if self._weather is not None:
-      side['weather_snapshots'] = beam.pvalue.AsIter(self._weather)
-    if self._products is not None:
-      side['catalogs'] = beam.pvalue.AsIter(self._products)
+    side, in_process = {}, {}
+    for arg, source in (('weather', self._weather), ('catalog', self._products)):
+      if isinstance(source, InProcessSnapshots):
+        in_process[arg] = source
+      elif source is not None:
+        side['weather_snapshots' if arg == 'weather' else 'catalogs'] = beam.pvalue.AsIter(source)
     outputs = records | 'AddWeatherAndProducts' >> beam.ParDo(
-        _EnrichFn(self._config), **side).with_outputs(DEAD_LETTER_TAG, main=VALID_TAG)
+        _EnrichFn(self._config, **in_process), **side).with_outputs(DEAD_LETTER_TAG, main=VALID_TAG)
     return EnrichResult(outputs[VALID_TAG], outputs[DEAD_LETTER_TAG])

@@ -107,6 +107,19 @@ def read_all(topic_names: Iterable[str], timeout_s: float = 5.0) -> list:
     consumer.close()
 
 
+def wait_for_committed_backlog(topics: TestTopics, group: str, timeout_s: float) -> int:
+  """Waits until `group` has committed the end offset of every raw partition; returns what is
+  still uncommitted (0 when everything was committed in time)."""
+  from pipeline.preflight import raw_backlog  # pylint: disable=import-outside-toplevel
+  raw = [t.name for t in load_topics(topics.config_path).by_kind('raw')]
+  deadline = time.monotonic() + timeout_s
+  while True:
+    left = sum(raw_backlog(BOOTSTRAP, group, raw).values())
+    if left == 0 or time.monotonic() > deadline:
+      return left
+    time.sleep(2)
+
+
 @dataclasses.dataclass
 class Outputs:
   posts: list

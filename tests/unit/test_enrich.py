@@ -16,9 +16,10 @@ from schemas.normalized import (Flag, Lineage, MarketOrder, OrderLine, SocialPos
 from tests.unit import fakes
 from transforms.cities import resolve_city
 from transforms.config import MissingPolicy
-from transforms.enrich import (EnrichRecords, ProductCatalogFile, ProductSideInput,
-                               WeatherSideInput, WeatherSnapshot, WeatherSnapshotFile,
-                               product_catalog)
+from transforms.enrich import (EnrichRecords, InProcessSnapshots, ProductCatalogFile,
+                               ProductSideInput, WeatherSideInput, WeatherSnapshot,
+                               WeatherSnapshotFile, catalog_in_process, empty_weather_snapshot,
+                               product_catalog, weather_in_process)
 from transforms.metrics import NAMESPACE
 
 T0 = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.timezone.utc)
@@ -100,6 +101,77 @@ def test_batch_enrichment_with_file_side_inputs(tmp_path):
   assert _counter(run, 'num_weather_stale') == 1
   assert _counter(run, 'num_product_miss') == 1
   assert _counter(run, 'num_weather_refreshes') == 1
+
+
+def test_in_process_snapshots_enrich_like_the_side_inputs(tmp_path):
+  """The Flink path: the DoFn loads the same files itself; same outputs as the batch test."""
+  old = T0 - datetime.timedelta(days=2)
+  records = [_post(1), _post(3, city=None), _post(4, at=old), _order(6, skus=('SKU-1', 'NOPE'))]
+  p = TestPipeline()
+  result = (p | beam.Create(records) | EnrichRecords(
+      fakes.enrich_config(),
+      weather=weather_in_process(WeatherSnapshotFile(_weather_file(tmp_path)), 600),
+      products=catalog_in_process(ProductCatalogFile(_catalog_file(tmp_path)), 600)))
+  summary = result.records | beam.Map(lambda r: (
+      r.native_id, r.city, r.weather.temp_c if r.weather else None, r.flags,
+      tuple(l.product.title if l.product else None for l in getattr(r, 'lines', ()))))
+  assert_that(summary, equal_to([
+      ('1', 'Dhaka', 22.99, (), ()),
+      ('3', None, None, (Flag.WEATHER_UNKNOWN_CITY,), ()),
+      ('4', 'Dhaka', None, (Flag.WEATHER_STALE,), ()),
+      ('6', 'Chattogram', 22.99, (Flag.PRODUCT_MISS,), ('Jamdani Saree', None)),
+  ]), label='Enriched')
+  assert_that(result.dead_letters, is_empty(), label='NoDeadLetters')
+  run = p.run()
+  run.wait_until_finish()
+  assert _counter(run, 'num_weather_enriched') == 2
+  assert _counter(run, 'num_product_enriched') == 1
+  assert _counter(run, 'num_weather_refreshes') >= 1
+  assert _counter(run, 'num_catalog_refreshes') >= 1
+
+
+class _Counter:
+  def __init__(self):
+    self.n = 0
+
+  def inc(self, n=1):
+    self.n += n
+
+
+def test_in_process_snapshots_refresh_on_their_interval_and_survive_failures():
+  clock = [100.0]
+  loads = []
+
+  def loader():
+    loads.append(clock[0])
+    if len(loads) in (1, 4):
+      raise OSError('weather file is being rewritten')
+    return WeatherSnapshot(T0, {DHAKA: len(loads)})
+
+  source = InProcessSnapshots(loader, empty_weather_snapshot, 'weather', 60,
+                              monotonic=lambda: clock[0])
+  ok, failed = _Counter(), _Counter()
+  assert source.current(ok, failed) == empty_weather_snapshot()   # failed first load: empty
+  clock[0] += 30
+  assert source.current(ok, failed) == empty_weather_snapshot()   # not due yet: no reload
+  clock[0] += 30
+  assert source.current(ok, failed).by_city == {DHAKA: 2}        # due: reloaded
+  clock[0] += 59
+  assert source.current(ok, failed).by_city == {DHAKA: 2}
+  clock[0] += 1
+  assert source.current(ok, failed).by_city == {DHAKA: 3}
+  clock[0] += 60
+  assert source.current(ok, failed).by_city == {DHAKA: 3}        # failed reload keeps the last
+  assert (ok.n, failed.n, len(loads)) == (2, 2, 4)
+
+
+def test_in_process_snapshots_are_pickled_without_their_data():
+  from apache_beam.internal import pickler   # how Beam ships the DoFn holding it
+  source = weather_in_process(lambda: WeatherSnapshot(T0, {DHAKA: 'x'}), 600)
+  source.current(_Counter(), _Counter())
+  copy = pickler.loads(pickler.dumps(source))
+  assert copy._snapshot is None and copy._loaded_at is None       # each worker loads its own
+  assert copy.current(_Counter(), _Counter()).by_city == {DHAKA: 'x'}
 
 
 def test_fail_policy_sends_misses_to_the_dead_letter_queue():
