@@ -97,8 +97,8 @@ def bench_functions(raws, weather_items, catalog_items):
   snap = weather_snapshot(weather_items, time_now())
   cat = product_catalog(catalog_items, time_now())
   fn = _EnrichFn(enrich)
-  fn.setup = lambda: None
-  fn._dead_letters = None
+  fn.setup()
+  fn.start_bundle()
   latencies, n_out = [], 0
   started = time.perf_counter()
   for raw in raws:
