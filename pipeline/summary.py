@@ -63,6 +63,9 @@ class RunSummary:
              f'{self.get(f"num_dead_letters_by_source_{src}"):>6}')
       row += ''.join(f' {self.get(f"num_written_by_source_{s}_{src}"):>10}' for s in sinks)
       lines.append(row)
+    if sinks:
+      lines.append('    (sink columns: distinct event ids written; copies of one event in a batch, such '
+                   'as an order and its later update, are merged into one row/object)')
     return lines
 
   def render(self) -> str:
