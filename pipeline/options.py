@@ -16,6 +16,7 @@ DEFAULT_FLINK_EXPANSION_JAR = os.path.join(
     STACK_HOME, 'jars', 'beam-kafka-expansion-service-flink-2.62.0.jar')
 DEFAULT_FLINK_JOB_SERVER_JAR = os.path.join(STACK_HOME, 'jars', 'beam-flink-1.19-job-server-2.62.0.jar')
 FLINK_VERSION = '1.19'
+DEFAULT_PRISM_BINARY = os.path.join(STACK_HOME, 'bin', 'prism')   # stack/stack.sh setup prism
 MISSING_POLICIES = ('flag', 'quiet', 'fail')
 
 

@@ -100,6 +100,14 @@ def check(graph_config, is_flink: bool, flink_local: bool, flink_master: Optiona
       raise PreflightError(f'{what}: {e}') from e
 
 
+def check_prism(prism_location: Optional[str]) -> None:
+  if not prism_location or '://' in prism_location:
+    return
+  if not os.access(prism_location, os.X_OK):
+    raise PreflightError(f'The Prism runner binary {prism_location} is missing — build it with '
+                         '`stack/stack.sh setup prism` (or pass --prism_location).')
+
+
 def find_flink_job(master: str, job_name: str, timeout_s: float = 60.0) -> str:
   """The id of the Flink job named `job_name`, once the cluster lists it."""
   deadline = time.monotonic() + timeout_s

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local stack as plain processes (no Docker): Kafka (KRaft), the Flink session cluster
-# with a Beam Python worker pool, the Snowflake-compatible fakesnow server, Weaviate, and the
-# Beam Java artifacts. Everything is fetched into the git-ignored .local/ and reused.
+# with a Beam Python worker pool, the Snowflake-compatible fakesnow server, Weaviate, the
+# Beam Java artifacts and Beam's Prism runner binary. Everything is fetched into the git-ignored .local/ and reused.
 #
 #   stack/stack.sh setup  [SERVICE...]   fetch/build what is missing (idempotent)
 #   stack/stack.sh start  [SERVICE...]   setup, then start and health-check (idempotent)
@@ -16,7 +16,7 @@ source "$here/lib.sh"
 # shellcheck source=stack/versions.sh
 source "$here/versions.sh"
 
-ALL_SERVICES=(python beam_jars kafka flink worker_pool snowflake weaviate)
+ALL_SERVICES=(python beam_jars prism kafka flink worker_pool snowflake weaviate)
 for svc in "${ALL_SERVICES[@]}"; do
   # shellcheck disable=SC1090
   [ -f "$here/services/$svc.sh" ] && source "$here/services/$svc.sh"

@@ -1,7 +1,7 @@
 """End to end through the real local Kafka: Beam ReadFromKafka → transforms → WriteToKafka.
 
-DirectRunner (bounded), Flink [local] (streaming, stopped once the outputs have arrived) and a
-job submitted to the local Flink session cluster. Every published message must end in an output
+DirectRunner and PrismRunner (bounded), Flink [local] (streaming, stopped once the outputs have
+arrived) and a job submitted to the local Flink session cluster. Every published message must end in an output
 topic or the DLQ; a restart with the same consumer group neither re-reads nor skips.
 """
 from __future__ import annotations
@@ -67,6 +67,30 @@ def test_direct_runner_accounts_for_every_record_and_resumes(topics):
   # Nothing new: the run stops before building a graph.
   summary3 = _direct(topics, group)
   assert (summary3.backlog, summary3.read) == (0, 0)
+
+
+def test_prism_runner_accounts_for_every_record_and_resumes(topics):
+  group = f'g-{uuid.uuid4().hex[:6]}'
+  prism = ['--runner=PrismRunner', '--max_read_seconds=30']
+  first = h.publish_demo(topics, seed=14, events=80, malformed_share=0.1)
+  expected_first = h.raw_coordinates(topics)
+
+  summary = run([*topics.pipeline_args(group), *COMMON, *prism])
+
+  assert (summary.backlog, summary.read) == (80, 80)
+  assert summary.reconciled, summary.render()
+  h.assert_all_accounted(expected_first, h.read_outputs(topics),
+                         malformed_count=len(first.malformed))
+
+  second = h.publish_demo(topics, seed=15, events=30, malformed_share=0.1)
+  summary2 = run([*topics.pipeline_args(group), *COMMON, *prism])
+
+  assert (summary2.backlog, summary2.read) == (30, 30), 'a restart re-read or skipped records'
+  outputs = h.read_outputs(topics)
+  h.assert_all_accounted(h.raw_coordinates(topics), outputs,
+                         malformed_count=len(first.malformed) + len(second.malformed))
+  coords = [(d['topic'], d['partition'], d['offset']) for d in outputs.dead_letters]
+  assert len(coords) == len(set(coords))
 
 
 def test_dead_letters_do_not_carry_payload_in_clear(topics):

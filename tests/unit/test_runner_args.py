@@ -26,3 +26,20 @@ def test_the_users_jvm_properties_replace_the_defaults():
 
 def test_the_direct_runner_gets_no_jvm_properties():
   assert _jvm_properties([]) == []
+
+
+def _with_defaults(argv):
+  plan = Plan(PipelineOptions(argv), argv)
+  return plan, PipelineOptions(argv + _extend_runner_args(plan))
+
+
+def test_prism_runs_bounded_with_the_stack_built_binary():
+  from apache_beam.options.pipeline_options import PrismRunnerOptions
+
+  from pipeline.options import DEFAULT_PRISM_BINARY
+  plan, options = _with_defaults(['--runner=PrismRunner'])
+  assert plan.is_prism and plan.bounded and not plan.is_flink
+  assert options.view_as(PrismRunnerOptions).prism_location == DEFAULT_PRISM_BINARY
+  assert not [a for a in _extend_runner_args(plan) if a.startswith('--direct_')]
+  _, mine = _with_defaults(['--runner=PrismRunner', '--prism_location=/opt/prism'])
+  assert mine.view_as(PrismRunnerOptions).prism_location == '/opt/prism'
