@@ -12,6 +12,7 @@ configured from the same `PublisherConfig` with the same guarantees.
 """
 from __future__ import annotations
 
+import abc
 import collections
 import dataclasses
 import datetime
@@ -123,15 +124,16 @@ class PublisherConfig:
     }
 
 
-class _CountingPublisher:
-  """What both clients share: per-topic counts of sent and failed records, and flush raising
-  PublishError for failures since the last flush, so callers checkpoint only after it succeeds.
-
-  Subclasses provide `open()`, `close(flush)`, `send()` and `_flush_client(timeout_s)`.
+class _CountingPublisher(abc.ABC):
+  """What both clients share: the producer's life cycle (opened by `with`, flushed and closed on
+  exit), per-topic counts of sent and failed records, and flush raising PublishError for
+  failures since the last flush, so callers checkpoint only after it succeeds.
   """
 
-  def __init__(self, config: PublisherConfig):
+  def __init__(self, config: PublisherConfig, producer_factory: Callable):
     self._config = config
+    self._factory = producer_factory
+    self._producer = None
     self._lock = threading.Lock()
     self.sent: collections.Counter[str] = collections.Counter()
     self.failed: collections.Counter[str] = collections.Counter()
@@ -147,17 +149,37 @@ class _CountingPublisher:
     self.close(flush=exc_type is None)
 
   def open(self) -> None:
-    raise NotImplementedError
+    if self._producer is None:
+      self._producer = self._new_producer()
 
   def close(self, flush: bool = True) -> None:
-    raise NotImplementedError
+    """Flushes (unless `flush` is False, as after an error) and closes the producer."""
+    producer = self._producer
+    if producer is None:
+      return
+    try:
+      if flush:
+        self.flush()
+    finally:
+      self._producer = None
+      self._close_producer(producer)
 
+  @abc.abstractmethod
+  def _new_producer(self):
+    """The client's producer, built with self._factory from self._config."""
+
+  @abc.abstractmethod
+  def _close_producer(self, producer) -> None:
+    """Closes the client's producer (after a flush when there was no error)."""
+
+  @abc.abstractmethod
   def send(self, topic: str, key: Optional[bytes], value: Optional[bytes],
            headers: Headers = ()) -> None:
-    raise NotImplementedError
+    """Queues one record; PublishError if the client refuses it."""
 
+  @abc.abstractmethod
   def _flush_client(self, timeout_s: Optional[float]) -> None:
-    raise NotImplementedError
+    """Waits until every queued record is acknowledged or failed."""
 
   @property
   def acked(self) -> collections.Counter[str]:
@@ -210,27 +232,16 @@ class KafkaPublisher(_CountingPublisher):
 
   def __init__(self, config: PublisherConfig, *,
                producer_factory: Callable[..., kafka.KafkaProducer] = kafka.KafkaProducer):
-    super().__init__(config)
-    self._factory = producer_factory
-    self._producer: Optional[kafka.KafkaProducer] = None
+    super().__init__(config, producer_factory)
 
   def __enter__(self) -> 'KafkaPublisher':
     return super().__enter__()
 
-  def open(self) -> None:
-    if self._producer is None:
-      self._producer = self._factory(**self._config.producer_kwargs())
+  def _new_producer(self) -> kafka.KafkaProducer:
+    return self._factory(**self._config.producer_kwargs())
 
-  def close(self, flush: bool = True) -> None:
-    producer = self._producer
-    if producer is None:
-      return
-    try:
-      if flush:
-        self.flush()
-    finally:
-      self._producer = None
-      producer.close(timeout=10)
+  def _close_producer(self, producer: kafka.KafkaProducer) -> None:
+    producer.close(timeout=10)
 
   def send(self, topic: str, key: Optional[bytes], value: Optional[bytes],
            headers: Headers = ()) -> None:
@@ -271,33 +282,21 @@ class BulkPublisher(_CountingPublisher):
   def __init__(self, config: PublisherConfig, *,
                producer_factory: Callable[[dict], confluent_kafka.Producer] = (
                    confluent_kafka.Producer)):
-    super().__init__(config)
-    self._factory = producer_factory
-    self._producer: Optional[confluent_kafka.Producer] = None
+    super().__init__(config, producer_factory)
     self._unpolled = 0
 
   def __enter__(self) -> 'BulkPublisher':
     return super().__enter__()
 
-  def open(self) -> None:
-    if self._producer is None:
-      self._producer = self._factory(dict(self._config.librdkafka_config(),
-                                          on_delivery=self._on_delivery))
+  def _new_producer(self) -> confluent_kafka.Producer:
+    return self._factory(dict(self._config.librdkafka_config(), on_delivery=self._on_delivery))
 
-  def close(self, flush: bool = True) -> None:
-    producer = self._producer
-    if producer is None:
-      return
-    try:
-      if flush:
-        self.flush()
-    finally:
-      self._producer = None
-      # Nothing is left after a successful flush; otherwise drop what is queued rather than
-      # let close() wait for it (purged records are reported, and counted, as failed).
-      producer.purge()
-      producer.poll(0)
-      producer.close()
+  def _close_producer(self, producer: confluent_kafka.Producer) -> None:
+    # Nothing is left after a successful flush; otherwise drop what is queued rather than
+    # let close() wait for it (purged records are reported, and counted, as failed).
+    producer.purge()
+    producer.poll(0)
+    producer.close()
 
   def _on_delivery(self, err, msg) -> None:
     if err is not None:

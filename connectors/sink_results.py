@@ -76,6 +76,16 @@ class SinkResult(NamedTuple):
   failures: beam.PCollection       # of WriteFailure
 
 
+def sink_result(records, mapping_failures, batched) -> SinkResult:
+  """The write transforms' tail: the batch DoFn's outputs (cut in fixed windows) go back to the
+  input's windowing, so the graph can flatten them with its own; mapping failures join them."""
+  windowfn = records.windowing.windowfn
+  batch_failures = batched[FAILED_TAG] | 'RewindowFailures' >> beam.WindowInto(windowfn)
+  failures = (mapping_failures, batch_failures) | 'FlattenFailures' >> beam.Flatten()
+  written = batched[WRITTEN_TAG] | 'RewindowWritten' >> beam.WindowInto(windowfn)
+  return SinkResult(written=written, failures=failures)
+
+
 def error_text(error: BaseException) -> str:
   """The error's message, bounded. Drivers' messages name columns and SQL states, not values."""
   return str(error).replace('\n', ' ')[:_MAX_MESSAGE_CHARS]

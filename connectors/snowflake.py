@@ -32,7 +32,8 @@ from apache_beam.utils.windowed_value import WindowedValue
 from connectors.secrets import SecretRef
 from connectors.sink_results import (FAILED_TAG, METRICS_NAMESPACE, WRITTEN_TAG, Buffer, Clock,
                                      SinkResult, WriteFailure, Written, backoff_delays,
-                                     error_text, scrub_values, utc_now, without_embedding)
+                                     error_text, scrub_values, sink_result, utc_now,
+                                     without_embedding)
 from connectors.snowflake_tables import TABLES, TableRow, TableSpec, rows_for
 
 _LOG = logging.getLogger(__name__)
@@ -397,9 +398,4 @@ class WriteToSnowflake(beam.PTransform):
         | 'WindowIntoBatches' >> beam.WindowInto(FixedWindows(config.window_s))
         | 'MergeBatches' >> beam.ParDo(
             _MergeBatchesFn(config, self._clock)).with_outputs(FAILED_TAG, main=WRITTEN_TAG))
-    # Outputs go back to the input's windowing, so the graph can flatten them with its own.
-    windowfn = records.windowing.windowfn
-    batch_failures = merged[FAILED_TAG] | 'RewindowFailures' >> beam.WindowInto(windowfn)
-    failures = (rows[FAILED_TAG], batch_failures) | 'FlattenFailures' >> beam.Flatten()
-    written = merged[WRITTEN_TAG] | 'RewindowWritten' >> beam.WindowInto(windowfn)
-    return SinkResult(written=written, failures=failures)
+    return sink_result(records, rows[FAILED_TAG], merged)

@@ -96,3 +96,22 @@ classpath_jar() {
   jar cfm "$out" "$mf"
   rm -f "$mf"
 }
+
+# go_install_pinned NAME PACKAGE@VERSION BIN MINUTES: builds a Go command into $STACK_HOME/bin once
+# per version (a BIN.version stamp records it); a binary without a stamp predates the stamps and
+# was built from the same pin. Log: $LOG_DIR/NAME-build.log.
+go_install_pinned() {
+  local name=$1 package=$2 bin=$3 minutes=$4 version=${2##*@}
+  local stamp=$bin.version log=$LOG_DIR/$1-build.log
+  if [ -x "$bin" ]; then
+    [ -f "$stamp" ] || echo "$version" >"$stamp"
+    [ "$(cat "$stamp")" = "$version" ] && return 0
+  fi
+  command -v go >/dev/null 2>&1 \
+    || { fail "'go' is not on PATH: install Go 1.24+ to build $name $version, or put a built binary at $bin"; return 1; }
+  say "building $name $version with go install (first time only, ~$minutes min; log: $log)"
+  mkdir -p "$(dirname "$bin")"
+  GOBIN=$(dirname "$bin") go install "$package" >>"$log" 2>&1 \
+    || { tail -20 "$log" >&2; fail "go install $package failed (log: $log): is the Go module proxy reachable?"; return 1; }
+  echo "$version" >"$stamp"
+}

@@ -200,18 +200,23 @@ class _LoadSnapshotFn(beam.DoFn):
     self._loaded_once = False
 
   def process(self, unused_tick):
-    try:
-      snapshot = self._loader()
-    except (OSError, ValueError, LookupError) as e:
-      self._num_failed.inc()
-      _LOG.warning('Side input refresh failed (%s); keeping the previous snapshot', type(e).__name__)
-      if not self._loaded_once:
-        self._loaded_once = True
-        yield self._empty()
-      return
+    snapshot = _try_load(self._loader, 'Side input', self._num_loaded, self._num_failed)
+    if snapshot is None and self._loaded_once:
+      return                        # keep the previous snapshot: emit nothing
     self._loaded_once = True
-    self._num_loaded.inc()
-    yield snapshot
+    yield snapshot if snapshot is not None else self._empty()
+
+
+def _try_load(loader: Callable[[], object], what: str, num_loaded, num_failed) -> Optional[object]:
+  """The loader's snapshot, counted; None (counted, logged) when loading failed."""
+  try:
+    snapshot = loader()
+  except (OSError, ValueError, LookupError) as e:
+    num_failed.inc()
+    _LOG.warning('%s refresh failed (%s); keeping the previous snapshot', what, type(e).__name__)
+    return None
+  num_loaded.inc()
+  return snapshot
 
 
 class InProcessSnapshots:
@@ -247,15 +252,11 @@ class InProcessSnapshots:
         self._refresh_interval_s is not None and now - self._loaded_at >= self._refresh_interval_s)
     if due:
       self._loaded_at = now
-      try:
-        self._snapshot = self._loader()
-        num_loaded.inc()
-      except (OSError, ValueError, LookupError) as e:
-        num_failed.inc()
-        _LOG.warning('%s refresh failed (%s); keeping the previous snapshot', self.name,
-                     type(e).__name__)
-        if self._snapshot is None:
-          self._snapshot = self._empty()
+      snapshot = _try_load(self._loader, self.name, num_loaded, num_failed)
+      if snapshot is not None:
+        self._snapshot = snapshot
+      elif self._snapshot is None:
+        self._snapshot = self._empty()
     return self._snapshot
 
 

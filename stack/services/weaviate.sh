@@ -16,20 +16,8 @@ WEAVIATE_BIN=$STACK_HOME/bin/weaviate-server
 WEAVIATE_DATA=$STACK_HOME/data/weaviate
 
 weaviate_install() {
-  local stamp=$WEAVIATE_BIN.version
-  if [ -x "$WEAVIATE_BIN" ]; then
-    # A binary without a stamp predates it and was built from the same pin.
-    [ -f "$stamp" ] || echo "$WEAVIATE_VERSION" >"$stamp"
-    [ "$(cat "$stamp")" = "$WEAVIATE_VERSION" ] && return 0
-  fi
-  command -v go >/dev/null 2>&1 \
-    || { fail "'go' is not on PATH: install Go 1.24+ to build weaviate-server $WEAVIATE_VERSION, or put a built binary at $WEAVIATE_BIN"; return 1; }
-  say "building weaviate-server $WEAVIATE_VERSION with go install (first time only, ~12 min; log: $LOG_DIR/weaviate-build.log)"
-  mkdir -p "$STACK_HOME/bin"
-  GOBIN=$STACK_HOME/bin go install "github.com/weaviate/weaviate/cmd/weaviate-server@$WEAVIATE_VERSION" \
-    >>"$LOG_DIR/weaviate-build.log" 2>&1 \
-    || { tail -20 "$LOG_DIR/weaviate-build.log" >&2; fail "go install weaviate-server@$WEAVIATE_VERSION failed (log: $LOG_DIR/weaviate-build.log): is the Go module proxy reachable?"; return 1; }
-  echo "$WEAVIATE_VERSION" >"$stamp"
+  go_install_pinned weaviate-server "github.com/weaviate/weaviate/cmd/weaviate-server@$WEAVIATE_VERSION" \
+    "$WEAVIATE_BIN" 12
 }
 
 weaviate_start() {
