@@ -21,87 +21,18 @@ import time
 from typing import Optional, Sequence
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import (FlinkRunnerOptions, GoogleCloudOptions,
-                                                  PipelineOptions, PrismRunnerOptions,
-                                                  StandardOptions)
+from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOptions,
+                                                  PrismRunnerOptions)
 
 from pipeline import options as opts
 from pipeline import preflight
 from pipeline.graph import GraphConfig, SensoryPipeline
+from pipeline.runners import FLINK_CHECKPOINT_INTERVAL_MS, WORKER_POOL_ADDRESS, Plan, plan_run
 from pipeline.sinks import sinks_from_options
 from pipeline.summary import RunSummary, summarize_metrics
 from pipeline.topics import load_topics
 
 _LOG = logging.getLogger('pipeline')
-
-# One JVM argument each: Beam passes every --job_server_jvm_properties flag to the job server as
-# a single argument, and Java 17 read the space-joined string as one --add-opens for a module
-# named "ALL-UNNAMED --add-opens=...", so nothing was opened and Flink's Kryo serializer failed
-# (Arrays$ArrayList, "does not opens java.util") in a restart loop.
-FLINK_JAVA17_OPENS = tuple(
-    f'--add-opens=java.base/{pkg}=ALL-UNNAMED'
-    for pkg in ('java.lang', 'java.nio', 'java.util', 'java.lang.reflect', 'java.io', 'java.net',
-                'java.util.concurrent', 'sun.nio.ch', 'java.text', 'java.time'))
-FLINK_CHECKPOINT_INTERVAL_MS = 10_000
-WORKER_POOL_ADDRESS = 'localhost:50000'
-
-
-class Plan:
-  """What a run needs, derived from the options before any graph is built."""
-  def __init__(self, options: PipelineOptions, argv: Sequence[str]):
-    self.options = options
-    self.argv = list(argv)
-    self.runner = (options.view_as(StandardOptions).runner or 'DirectRunner')
-    flink = self.runner.lower().startswith('flink')
-    self.is_flink = flink
-    master = options.view_as(FlinkRunnerOptions).flink_master if flink else None
-    self.flink_master = master or '[auto]'
-    self.flink_local = flink and self.flink_master in ('[local]', '[auto]')
-    self.is_prism = self.runner.lower().startswith('prism')
-    self.bounded = not flink
-
-
-def _extend_runner_args(plan: Plan) -> list[str]:
-  """Runner settings the local stack needs, added unless the user gave them."""
-  # Flag names the user gave (a substring test would take --max_parallelism for --parallelism).
-  given = {arg.split('=', 1)[0] for arg in plan.argv if arg.startswith('--')}
-  extra = []
-
-  def default(flag, value):
-    if f'--{flag}' not in given:
-      extra.append(f'--{flag}={value}')
-
-  if plan.is_flink:
-    default('flink_job_server_jar', opts.DEFAULT_FLINK_JOB_SERVER_JAR)
-    default('flink_version', opts.FLINK_VERSION)
-    if not given & {'--job_server_jvm_properties', '--job_server_jvm_property'}:
-      extra += [f'--job_server_jvm_properties={prop}' for prop in FLINK_JAVA17_OPENS]
-    default('checkpointing_interval', FLINK_CHECKPOINT_INTERVAL_MS)
-    default('parallelism', 1)
-    if '--streaming' not in given:
-      extra.append('--streaming')
-    if plan.flink_local:
-      default('environment_type', 'LOOPBACK')
-    else:
-      default('environment_type', 'EXTERNAL')
-      default('environment_config', WORKER_POOL_ADDRESS)
-      if plan.options.view_as(opts.RunOptions).detached and '--attached_mode' not in given:
-        # The job server declares attachedMode (default true) as a boolean; Beam's portable
-        # runner turns such an option into a bare flag that sets it to false.
-        extra.append('--attached_mode')
-    default('job_name', f'millionx-sensory-{int(time.time())}')
-  elif plan.is_prism:
-    # Beam's Python SDK would download prism from GitHub; the stack builds it locally.
-    default('prism_location', opts.DEFAULT_PRISM_BINARY)
-  else:
-    # One worker: with several worker threads the DirectRunner's portable runner intermittently
-    # failed to decode the embedding stage's merged output here ("Unknown type tag"), a known
-    # flaky area (apache/beam#21104). One worker also processes the Python stages faster than
-    # several threads sharing the GIL. A backlog of 10,000 records or more is read in several
-    # splits, one after another (see _bound_to_backlog); without embeddings,
-    # --direct_num_workers=N --direct_running_mode=multi_threading reads them side by side.
-    default('direct_num_workers', 1)
-  return extra
 
 
 def build_graph_config(options: PipelineOptions, plan: Plan):
@@ -171,10 +102,7 @@ def _bound_to_backlog(graph_config: GraphConfig) -> tuple[GraphConfig, int]:
 
 def run(argv: Optional[Sequence[str]] = None, model_handler=None) -> Optional[RunSummary]:
   argv = list(sys.argv[1:] if argv is None else argv)
-  options = PipelineOptions(argv)
-  plan = Plan(options, argv)
-  options = PipelineOptions(argv + _extend_runner_args(plan))
-  plan = Plan(options, argv)
+  plan, options = plan_run(argv)
   errors = []
   for view in (opts.KafkaOptions, opts.TransformOptions, opts.SinkOptions):
     errors += view.validate(options.view_as(view), None) or []

@@ -1,13 +1,24 @@
-"""Runner defaults the Flink runs add: the job server JVM must get each --add-opens as its own
-argument (joined, Java 17 opened nothing and Flink's Kryo serializer failed in a restart loop)."""
-from apache_beam.options.pipeline_options import JobServerOptions, PipelineOptions
+"""Runner defaults (pipeline/runners.py): the Flink job server JVM gets each --add-opens as its
+own argument (joined, Java 17 opened nothing and Flink's Kryo serializer failed in a restart
+loop); Flink's parallelism follows the task slots; the user's flags always win."""
+import os
 
-from pipeline.__main__ import FLINK_JAVA17_OPENS, Plan, _extend_runner_args
+from apache_beam.options.pipeline_options import (DebugOptions, FlinkRunnerOptions,
+                                                  JobServerOptions, PortableOptions)
+
+from pipeline.runners import FLINK_JAVA17_OPENS, LOOPBACK_PROCESS_WORKER, plan_run
+
+
+def _no_cluster(master):
+  raise AssertionError(f'asked the cluster {master} for its slots')
+
+
+def _with_defaults(argv, free_slots=_no_cluster):
+  return plan_run(argv, free_slots)
 
 
 def _jvm_properties(argv):
-  plan = Plan(PipelineOptions(argv), argv)
-  options = PipelineOptions(argv + _extend_runner_args(plan))
+  _, options = _with_defaults(argv)
   return options.view_as(JobServerOptions).job_server_jvm_properties
 
 
@@ -28,11 +39,6 @@ def test_the_direct_runner_gets_no_jvm_properties():
   assert _jvm_properties([]) == []
 
 
-def _with_defaults(argv):
-  plan = Plan(PipelineOptions(argv), argv)
-  return plan, PipelineOptions(argv + _extend_runner_args(plan))
-
-
 def test_prism_runs_bounded_with_the_stack_built_binary():
   from apache_beam.options.pipeline_options import PrismRunnerOptions
 
@@ -40,6 +46,6 @@ def test_prism_runs_bounded_with_the_stack_built_binary():
   plan, options = _with_defaults(['--runner=PrismRunner'])
   assert plan.is_prism and plan.bounded and not plan.is_flink
   assert options.view_as(PrismRunnerOptions).prism_location == DEFAULT_PRISM_BINARY
-  assert not [a for a in _extend_runner_args(plan) if a.startswith('--direct_')]
+  assert not [a for a in options.get_all_options(drop_default=True) if a.startswith('direct_')]
   _, mine = _with_defaults(['--runner=PrismRunner', '--prism_location=/opt/prism'])
   assert mine.view_as(PrismRunnerOptions).prism_location == '/opt/prism'
