@@ -1,8 +1,9 @@
 """The system's Kafka topics, from the one config file pipeline/topics.yaml.
 
-`python -m pipeline.topics create` creates them idempotently (and brings retention and cleanup
-policy of existing topics in line with the file); `list` prints them; `verify` exits non-zero when
-a topic is missing or differs.
+`python -m pipeline.topics create` creates them idempotently (and brings retention, cleanup
+policy and min.insync.replicas of existing topics in line with the file); `list` prints them;
+`verify` exits non-zero when a topic is missing, has fewer partitions, another replication
+factor or another min.insync.replicas than the file says.
 """
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ class TopicSpec:
   partitions: int
   retention_ms: int
   cleanup_policy: str
+  # Copies of each partition, and how many must have a write before acks=all answers: 1/1 on the
+  # one local broker; 3/2 on a cluster (one broker may be down without losing or refusing writes).
+  replication_factor: int
+  min_insync_replicas: int
   source: Optional[str] = None
 
   def __post_init__(self):
@@ -36,9 +41,16 @@ class TopicSpec:
       raise ValueError(f'topic {self.name}: cleanup_policy must be delete or compact')
     if self.kind == 'raw' and not self.source:
       raise ValueError(f'raw topic {self.name} needs a source')
+    if self.replication_factor < 1:
+      raise ValueError(f'topic {self.name}: replication_factor must be >= 1')
+    if not 1 <= self.min_insync_replicas <= self.replication_factor:
+      raise ValueError(f'topic {self.name}: min_insync_replicas must be between 1 and the '
+                       f'replication factor ({self.replication_factor}): with more, every '
+                       'acks=all write is refused')
 
   def configs(self) -> dict[str, str]:
-    return {'retention.ms': str(self.retention_ms), 'cleanup.policy': self.cleanup_policy}
+    return {'retention.ms': str(self.retention_ms), 'cleanup.policy': self.cleanup_policy,
+            'min.insync.replicas': str(self.min_insync_replicas)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,14 +104,23 @@ def _admin(bootstrap_servers: str):
 def create_topics(config: TopicsConfig, bootstrap_servers: Optional[str] = None, out=sys.stdout):
   """Creates missing topics and aligns the configs of existing ones. Returns (created, kept)."""
   from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
-  admin = _admin(bootstrap_servers or config.bootstrap_servers)
+  servers = bootstrap_servers or config.bootstrap_servers
+  admin = _admin(servers)
   try:
     existing = set(admin.list_topics())
     missing = [t for t in config.topics if t.name not in existing]
+    brokers = len(admin.describe_cluster().get('brokers', ()))
+    too_few = [t.name for t in missing if t.replication_factor > brokers]
+    if too_few:
+      raise SystemExit(
+          f'Kafka at {servers} has {brokers} broker(s), fewer than the replication factor of '
+          f'{too_few}: lower replication_factor (and min_insync_replicas) in the topics file, '
+          'or add brokers')
     if missing:
       admin.create_topics([
-          NewTopic(name=t.name, num_partitions=t.partitions, replication_factor=1,
-                   topic_configs=t.configs()) for t in missing])
+          NewTopic(name=t.name, num_partitions=t.partitions,
+                   replication_factor=t.replication_factor, topic_configs=t.configs())
+          for t in missing])
     kept = [t for t in config.topics if t.name in existing]
     if kept:
       admin.alter_configs([
@@ -107,18 +128,31 @@ def create_topics(config: TopicsConfig, bootstrap_servers: Optional[str] = None,
     for t in config.topics:
       state = 'created' if t in missing else 'exists '
       print(f'{state} {t.name:<22} partitions={t.partitions} cleanup={t.cleanup_policy} '
-            f'retention_ms={t.retention_ms}', file=out)
+            f'retention_ms={t.retention_ms} replication={t.replication_factor} '
+            f'min_insync={t.min_insync_replicas}', file=out)
     return [t.name for t in missing], [t.name for t in kept]
   finally:
     admin.close()
 
 
 def verify_topics(config: TopicsConfig, bootstrap_servers: Optional[str] = None) -> list[str]:
-  """Problems found (empty when every topic exists with at least its partitions)."""
+  """Problems found (empty when every topic exists with at least its partitions, and with the
+  replication factor and min.insync.replicas of the file)."""
+  from kafka.admin import ConfigResource, ConfigResourceType
   admin = _admin(bootstrap_servers or config.bootstrap_servers)
   try:
     described = {d['name']: d for d in admin.describe_topics([t.name for t in config.topics])
                  if not d.get('error_code')}
+    present = [t.name for t in config.topics if t.name in described]
+    min_isr = {}
+    if present:
+      # 'all': a topic without its own setting reports the broker default it runs with.
+      answer = admin.describe_configs(
+          [ConfigResource(ConfigResourceType.TOPIC, name, configs={'min.insync.replicas': None})
+           for name in present], config_filter='all')
+      for name, values in answer.get('topic', {}).items():
+        value = values.get('min.insync.replicas', {}).get('value')
+        min_isr[name] = int(value) if value is not None else None
   finally:
     admin.close()
   problems = []
@@ -126,8 +160,16 @@ def verify_topics(config: TopicsConfig, bootstrap_servers: Optional[str] = None)
     d = described.get(t.name)
     if d is None:
       problems.append(f'{t.name}: missing')
-    elif len(d['partitions']) < t.partitions:
+      continue
+    if len(d['partitions']) < t.partitions:
       problems.append(f'{t.name}: {len(d["partitions"])} partitions, config says {t.partitions}')
+    replicas = sorted({len(p['replica_nodes']) for p in d['partitions']})
+    if replicas != [t.replication_factor]:
+      problems.append(f'{t.name}: replication factor {"/".join(map(str, replicas))}, config says '
+                      f'{t.replication_factor} (changing it needs a partition reassignment)')
+    if min_isr.get(t.name) != t.min_insync_replicas:
+      problems.append(f'{t.name}: min.insync.replicas {min_isr.get(t.name)}, config says '
+                      f'{t.min_insync_replicas} (`python -m pipeline.topics create` aligns it)')
   return problems
 
 
@@ -145,7 +187,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   if args.command == 'list':
     for t in config.topics:
       print(f'{t.name:<22} kind={t.kind:<8} partitions={t.partitions} '
-            f'cleanup={t.cleanup_policy} retention_ms={t.retention_ms}')
+            f'cleanup={t.cleanup_policy} retention_ms={t.retention_ms} '
+            f'replication={t.replication_factor} min_insync={t.min_insync_replicas}')
     return 0
   if args.command == 'create':
     create_topics(config, args.bootstrap_servers)
