@@ -6,6 +6,11 @@
 FLINK_HOME=$STACK_HOME/flink/flink-$FLINK_VERSION
 FLINK_REST_PORT=${MILLIONX_FLINK_REST_PORT:-8081}
 FLINK_RPC_PORT=${MILLIONX_FLINK_RPC_PORT:-6123}
+# Flink's Prometheus reporter (a plugin, from stack/java/metrics/pom.xml): one scrape port per JVM.
+# Flink 1.19's reporter has no bind-address setting: it listens on all interfaces.
+FLINK_JM_METRICS_PORT=${MILLIONX_FLINK_JM_METRICS_PORT:-9249}
+FLINK_TM_METRICS_PORT=${MILLIONX_FLINK_TM_METRICS_PORT:-9250}
+FLINK_PLUGINS=$FLINK_HOME/plugins
 # Flink's own Java 17 flags (its bin scripts add the same through env.java.opts.all).
 FLINK_JAVA_OPTS=(
   --add-exports=java.base/sun.net.util=ALL-UNNAMED
@@ -37,6 +42,7 @@ flink_install() {
       "apache-flink-libraries-$FLINK_VERSION/deps/lib" \
       || { fail "unpacking apache-flink-libraries failed"; return 1; }
   fi
+  flink_metrics_reporter_install || return 1
   mkdir -p "$FLINK_HOME/conf" "$STACK_HOME/flink/tmp"
   cat >"$FLINK_HOME/conf/flink-conf.yaml" <<CONF
 jobmanager.rpc.address: localhost
@@ -54,6 +60,8 @@ rest.port: $FLINK_REST_PORT
 io.tmp.dirs: $STACK_HOME/flink/tmp
 execution.checkpointing.interval: 10s
 state.checkpoints.dir: file://$STACK_HOME/flink/checkpoints
+metrics.reporter.prom.factory.class: org.apache.flink.metrics.prometheus.PrometheusReporterFactory
+metrics.reporter.prom.port: $FLINK_JM_METRICS_PORT-$((FLINK_TM_METRICS_PORT + 8))
 CONF
   cat >"$FLINK_HOME/conf/log4j.properties" <<'CONF'
 rootLogger.level = INFO
@@ -69,12 +77,29 @@ logger.kafka.level = WARN
 CONF
 }
 
-_flink_java=(java "${FLINK_JAVA_OPTS[@]}" -Dlog4j.configurationFile="file:$FLINK_HOME/conf/log4j.properties"
+# The reporter jar as a Flink plugin (own class loader: its Prometheus client cannot clash with
+# the jobs' classes). The metrics jars are fetched into a folder named after the pom's hash, so a
+# changed pom fetches again.
+flink_metrics_reporter_install() {
+  local pom=$REPO/stack/java/metrics/pom.xml dir jar
+  dir=$STACK_HOME/jars/metrics-$(sha256sum "$pom" | cut -c1-12)
+  mvn_fetch "$REPO/stack/java/metrics" "$dir" || return 1
+  jar=$(ls "$dir"/flink-metrics-prometheus-*.jar 2>/dev/null | head -1)
+  [ -n "$jar" ] || { fail "flink-metrics-prometheus is missing from $dir"; return 1; }
+  if [ ! -f "$FLINK_PLUGINS/metrics-prometheus/$(basename "$jar")" ]; then
+    rm -rf "$FLINK_PLUGINS/metrics-prometheus"
+    mkdir -p "$FLINK_PLUGINS/metrics-prometheus"
+    cp "$jar" "$FLINK_PLUGINS/metrics-prometheus/"
+  fi
+}
+
+_flink_java=(env FLINK_PLUGINS_DIR="$FLINK_PLUGINS" java "${FLINK_JAVA_OPTS[@]}" -Dlog4j.configurationFile="file:$FLINK_HOME/conf/log4j.properties"
   -cp "$FLINK_HOME/lib/*")
 
 flink_start() {
   start_daemon flink-jobmanager "$FLINK_REST_PORT" "${_flink_java[@]}" -Xms512m -Xmx768m \
-    org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint --configDir "$FLINK_HOME/conf" || return 1
+    org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint --configDir "$FLINK_HOME/conf" \
+    -D metrics.reporter.prom.port="$FLINK_JM_METRICS_PORT" || return 1
   wait_for "Flink JobManager REST on 127.0.0.1:$FLINK_REST_PORT" 90 port_in_use "$FLINK_REST_PORT" \
     || { fail "Flink JobManager did not start (log: $LOG_DIR/flink-jobmanager.log)"; return 1; }
   start_daemon flink-taskmanager "" "${_flink_java[@]}" -Xms1g -Xmx1g -XX:MaxDirectMemorySize=512m \
@@ -85,7 +110,7 @@ flink_start() {
     -D taskmanager.cpu.cores=4.0 -D taskmanager.memory.task.heap.size=805306368b \
     -D taskmanager.memory.task.off-heap.size=0b -D taskmanager.memory.jvm-metaspace.size=268435456b \
     -D taskmanager.memory.jvm-overhead.max=201326592b -D taskmanager.memory.jvm-overhead.min=201326592b \
-    || return 1
+    -D metrics.reporter.prom.port="$FLINK_TM_METRICS_PORT" || return 1
   wait_for "a Flink TaskManager to register" 90 flink_health \
     || { fail "no TaskManager registered (log: $LOG_DIR/flink-taskmanager.log)"; return 1; }
 }
