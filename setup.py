@@ -12,6 +12,7 @@ INSTALL_REQUIRES = [
     "crc32c==2.9.post0",  # kafka-python checksums in C instead of pure Python (~1.8x publish rate)
     "confluent-kafka==2.16.1",  # librdkafka, only for the demo generator's bulk publishing
     "requests==2.34.2",
+    "tenacity==9.1.4",  # the API clients' retry loop (connectors/http.py)
     "snowflake-connector-python==4.8.1",
     "weaviate-client==4.24.1",
     "sentence-transformers==6.2.0",
@@ -30,6 +31,7 @@ EXTRAS_REQUIRE = {
         "pytest==9.2.0",
         "hypothesis==6.170.17",
         "fakesnow[server]==0.12.1",
+        "proxy.py==2.4.10",  # real local forward proxies for the proxy-rotation tests
     ],
 }
 

@@ -13,6 +13,7 @@ from agents.checkpoint import DEFAULT_DIR, CheckpointStore
 from agents.runner import DryRunSink, KafkaSink, SourceAgent, run_once
 from agents.topics import load_topics
 from connectors.http import ApiError, HttpConfig, RetryPolicy
+from connectors.proxies import ROTATIONS, ProxyConfig
 from connectors.kafka_publisher import DeadLetterCodec, KafkaPublisher, PublisherConfig, PublishError
 from connectors.secrets import SecretError, SecretRef
 
@@ -74,14 +75,31 @@ def common_parser(source: str, description: str) -> argparse.ArgumentParser:
                       help='attempts per API call before giving up (default 5)')
   parser.add_argument('--timeout', type=positive, default=30.0,
                       help='read timeout per API call, seconds (default 30)')
+  parser.add_argument('--proxies-ref', '--proxies_ref', type=secret_ref, metavar='REF',
+                      help='secret reference (file:PATH or env:NAME) to a list of forward proxy '
+                      'URLs, one a line (http://[user:password@]host:port); requests rotate '
+                      'through them, a failing proxy is benched. Default: no proxies')
+  parser.add_argument('--proxy-rotation', default='round-robin', choices=ROTATIONS,
+                      help='how the next proxy is chosen per request (default round-robin)')
+  parser.add_argument('--proxy-max-rps', type=positive, metavar='N',
+                      help='at most N requests per second through each proxy (default: no limit)')
+  parser.add_argument('--proxy-bench-seconds', type=positive, default=30.0, metavar='S',
+                      help='a failing proxy is benched for S seconds, doubling with each further '
+                      'failure up to 60 x S (default 30)')
   parser.add_argument('--log-level', default='INFO', choices=('DEBUG', 'INFO', 'WARNING', 'ERROR'),
                       help='log level of progress lines on stderr (default INFO)')
   return parser
 
 
 def http_config(args: argparse.Namespace, default_base_url: str) -> HttpConfig:
+  proxies = None
+  if args.proxies_ref is not None:
+    proxies = ProxyConfig(args.proxies_ref, rotation=args.proxy_rotation,
+                          max_requests_per_s=args.proxy_max_rps,
+                          bench_base_s=args.proxy_bench_seconds,
+                          bench_max_s=60 * args.proxy_bench_seconds)
   return HttpConfig(args.base_url or default_base_url, read_timeout_s=args.timeout,
-                    retry=RetryPolicy(max_attempts=args.max_attempts))
+                    retry=RetryPolicy(max_attempts=args.max_attempts), proxies=proxies)
 
 
 def main(source: str, description: str, add_arguments: Callable[[argparse.ArgumentParser], None],

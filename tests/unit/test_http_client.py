@@ -98,3 +98,138 @@ def test_config_validated_when_built():
     HttpConfig('ftp://x')
   with pytest.raises(ValueError):
     RetryPolicy(max_attempts=0)
+
+
+# --- bounded bodies, credentials only for the API's own origin, one refresh at a time ----------
+
+import contextlib
+import gzip
+import socket
+import threading
+
+from connectors.http import ForeignUrl, ResponseTooLarge
+
+
+@contextlib.contextmanager
+def raw_server(head: bytes, body_chunks):
+  """Answers one connection with `head` then `body_chunks` (no Content-Length), then closes."""
+  listener = socket.socket()
+  listener.bind(('127.0.0.1', 0))
+  listener.listen(1)
+  sent = []
+
+  def serve():
+    conn, _ = listener.accept()
+    with conn:
+      conn.recv(65536)
+      try:
+        conn.sendall(head)
+        for chunk in body_chunks:
+          conn.sendall(chunk)
+          sent.append(len(chunk))
+      except OSError:
+        pass                     # the client hung up: what the cap should do
+
+  thread = threading.Thread(target=serve, daemon=True)
+  thread.start()
+  try:
+    yield f'http://127.0.0.1:{listener.getsockname()[1]}', sent
+  finally:
+    thread.join(timeout=10)
+    listener.close()
+
+
+def _capped(url, cap):
+  return ApiClient(HttpConfig(url, max_body_bytes=cap, retry=RetryPolicy(max_attempts=1)),
+                   sleep=FakeSleep())
+
+
+def test_a_body_over_the_cap_is_refused_without_reading_it():
+  with FakeApi() as api:
+    api.route('GET', '/x', [Reply(200, b'x' * 5000)])   # Content-Length: 5000
+    with _capped(api.url, 4096) as c, pytest.raises(ResponseTooLarge) as e:
+      c.request('GET', '/x')
+  assert '5000' in str(e.value) and e.value.status == 200
+
+
+def test_a_body_without_length_is_cut_at_the_cap():
+  head = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n'
+  chunks = (b'[' + b'1,' * 32767 for _ in range(200))   # 200 x 64 KiB = 12.5 MiB on offer
+  with raw_server(head, chunks) as (url, sent), _capped(url, 1024 * 1024) as c:
+    with pytest.raises(ResponseTooLarge):
+      c.request('GET', '/x')
+  assert sum(sent) < 8 * 1024 * 1024        # the client stopped reading (the server got EPIPE)
+
+
+def test_the_cap_counts_decoded_bytes_of_a_compressed_body():
+  bomb = gzip.compress(b'0' * (4 * 1024 * 1024))         # ~4 KB on the wire, 4 MiB decoded
+  with FakeApi() as api:
+    api.route('GET', '/x', [Reply(200, bomb, (('Content-Encoding', 'gzip'),))])
+    with _capped(api.url, 1024 * 1024) as c, pytest.raises(ResponseTooLarge):
+      c.request('GET', '/x')
+    with _capped(api.url, 8 * 1024 * 1024) as c:
+      assert len(c.request('GET', '/x').content) == 4 * 1024 * 1024
+
+
+class _TokenClient(ApiClient):
+  source = 'token-api'
+  refreshes = 0
+
+  def authorize(self, request):
+    request['headers']['X-Api-Token'] = 'tok-secret'
+    request['headers']['Authorization'] = 'Bearer tok-secret'
+
+  def refresh_auth(self):
+    # Like Daraz: the refresh is itself a request, which may answer 401 too.
+    type(self).refreshes += 1
+    self.request_json('GET', '/refresh')
+    return True
+
+
+def test_a_paging_url_on_another_host_gets_no_request_and_no_token():
+  with FakeApi() as api, FakeApi() as other:
+    api.route('GET', '/page1', [Reply(200, {'next': other.url + '/page2?cursor=1'})])
+    other.route('GET', '/page2', [Reply(200, {'data': []})])
+    with _TokenClient(HttpConfig(api.url), sleep=FakeSleep()) as c:
+      next_url = c.request_json('GET', '/page1')['next']
+      with pytest.raises(ForeignUrl) as e:
+        c.request_json('GET', next_url)
+      # Same origin, written out in full (default port elided or not): followed.
+      assert c.url(api.url + '/page3') == api.url + '/page3'
+  assert other.requests == [] and 'cursor' not in str(e.value)
+  assert api.calls('/page1')[0].headers['x-api-token'] == 'tok-secret'
+
+
+def test_https_to_http_downgrade_of_a_paging_url_is_refused():
+  c = ApiClient(HttpConfig('https://api.example.com'))
+  assert c.url('https://api.example.com:443/v1/x?after=2') == 'https://api.example.com:443/v1/x?after=2'
+  with pytest.raises(ForeignUrl):
+    c.url('http://api.example.com/v1/x')
+  with pytest.raises(ForeignUrl):
+    c.url('https://api.example.com.evil.test/v1/x')
+
+
+def test_a_redirect_off_the_api_host_drops_the_credential_headers():
+  with FakeApi() as api, FakeApi() as other:
+    api.route('GET', '/moved', [Reply(302, b'', (('Location', other.url + '/landing'),))])
+    api.route('GET', '/here', [Reply(302, b'', (('Location', '/landing'),))])
+    api.route('GET', '/landing', [Reply(200, {'ok': 'same host'})])
+    other.route('GET', '/landing', [Reply(200, {'ok': 'other host'})])
+    with _TokenClient(HttpConfig(api.url), sleep=FakeSleep()) as c:
+      assert c.request_json('GET', '/moved') == {'ok': 'other host'}
+      assert c.request_json('GET', '/here') == {'ok': 'same host'}
+  [landed] = other.requests
+  assert 'x-api-token' not in landed.headers and 'authorization' not in landed.headers
+  assert api.calls('/landing')[0].headers['x-api-token'] == 'tok-secret'
+
+
+def test_a_refresh_that_answers_401_raises_instead_of_recursing():
+  _TokenClient.refreshes = 0
+  with FakeApi() as api:
+    api.route('GET', '/x', [Reply(401)])
+    api.route('GET', '/refresh', [Reply(401)])
+    with _TokenClient(HttpConfig(api.url), sleep=FakeSleep()) as c, \
+        pytest.raises(AuthExpired) as e:
+      c.request('GET', '/x')
+  assert _TokenClient.refreshes == 1 and '/refresh' in str(e.value)
+  assert [r.path for r in api.requests] == ['/x', '/refresh']
