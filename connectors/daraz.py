@@ -15,6 +15,7 @@ from typing import Callable, Iterator, Mapping, Optional
 
 import requests
 
+from connectors.api_auth import AuthFailed, CachedSecret, CredentialRefresh
 from connectors.http import (ApiClient, ApiError, AuthExpired, HttpConfig, PermanentError,
                              RateLimited, RetryableError)
 from connectors.secrets import SecretRef
@@ -55,11 +56,12 @@ class DarazConfig:
       raise ValueError('Daraz page_size must be within 1..100')
 
 
-class DarazClient(ApiClient):
-  """GetOrders by update-time window with offset paging, then GetOrderItems per order.
+class DarazClient(CredentialRefresh, ApiClient):
+  """GetOrders by update-time window, keyset-paged, then GetOrderItems per order.
 
   On an expired access token it calls /auth/token/refresh with the refresh token and keeps the
   new pair in memory (Daraz rotates refresh tokens: persist them outside if runs outlive them).
+  A refused refresh (IllegalRefreshToken) raises AuthFailed.
   """
 
   source = 'daraz'
@@ -69,42 +71,36 @@ class DarazClient(ApiClient):
     super().__init__(http or HttpConfig(config.base_url), **kwargs)
     self.daraz = config
     self._clock = clock
-    self._secret: Optional[str] = None
-    self._access: Optional[str] = None
-    self._refresh: Optional[str] = None
+    self._secret = CachedSecret(config.app_secret)
+    self._access = CachedSecret(config.access_token)
+    self._refresh = CachedSecret(config.refresh_token) if config.refresh_token else None
     self.token_refreshes = 0
 
   # --- signing and credentials -----------------------------------------------------------------
-  def _app_secret(self) -> str:
-    if self._secret is None:
-      self._secret = self.daraz.app_secret.resolve()
-    return self._secret
-
   def _signed(self, api_path: str, params: Mapping[str, object], with_token: bool) -> dict:
     signed = {k: str(v) for k, v in params.items() if v is not None and str(v) != ''}
     signed.update(app_key=self.daraz.app_key, sign_method='sha256',
                   timestamp=str(int(self._clock() * 1000)))
     if with_token:
-      if self._access is None:
-        self._access = self.daraz.access_token.resolve()
-      signed['access_token'] = self._access
-    signed['sign'] = sign(api_path, signed, self._app_secret())
+      signed['access_token'] = self._access.get()
+    signed['sign'] = sign(api_path, signed, self._secret.get())
     return signed
 
   def authorize(self, request: dict) -> None:
     api_path = request.pop('api_path')
     request['params'] = self._signed(api_path, request['params'], request.pop('with_token', True))
 
-  def refresh_auth(self) -> bool:
-    if self.daraz.refresh_token is None and self._refresh is None:
+  def renew_credentials(self) -> bool:
+    if self._refresh is None:
       return False
-    refresh = self._refresh or self.daraz.refresh_token.resolve()
-    body = self.request_json('GET', '/auth/token/refresh', api_path='/auth/token/refresh',
-                             with_token=False, params={'refresh_token': refresh})
-    if not body.get('access_token'):
-      raise AuthExpired('daraz: token refresh returned no access_token')
-    self._access = body['access_token']
-    self._refresh = body.get('refresh_token') or refresh
+    refresh = self._refresh.get()
+    with self.credential_call():
+      body = self.request_json('GET', '/auth/token/refresh', api_path='/auth/token/refresh',
+                               with_token=False, params={'refresh_token': refresh})
+    if not isinstance(body, dict) or not body.get('access_token'):
+      raise AuthFailed('daraz: token refresh returned no access_token')
+    self._access.replace(body['access_token'])
+    self._refresh.replace(body.get('refresh_token') or refresh)
     self.token_refreshes += 1
     return True
 
@@ -144,27 +140,83 @@ class DarazClient(ApiClient):
 
   def iter_order_pages(self, update_after: datetime.datetime,
                        update_before: datetime.datetime) -> Iterator[list[dict]]:
-    """GetOrders pages (oldest update first); each order gets `order_items` from GetOrderItems."""
-    offset = 0
+    """GetOrders pages (oldest update first); each order gets `order_items` from GetOrderItems.
+
+    Keyset paging: an order updated while we page leaves its place in the update-time order,
+    so with offsets alone the order that slides into a page already read is skipped. Each
+    request starts instead at the newest update time read so far (less a second, since the API
+    does not say whether `update_after` is inclusive), and skips by offset only the orders it
+    has already read at or after that time, less half a page that it reads again (a tie group
+    that loses members shifts left). Orders read twice are yielded once per (id, updated_at);
+    a newer version of an order is yielded again.
+    """
+    limit = self.daraz.page_size
+    after = update_after
+    read: dict[tuple, Optional[datetime.datetime]] = {}   # (order id, updated_at) -> time
+    exact = False   # the previous page re-read only: skip without overlap this time
+    first = True
     while True:
+      behind = sum(1 for at in read.values() if at is None or at >= after)
+      offset = behind if exact else max(0, behind - limit // 2)
       response, body = self.call('/orders/get', {
-          'update_after': update_after.isoformat(timespec='seconds'),
+          'update_after': after.isoformat(timespec='seconds'),
           'update_before': update_before.isoformat(timespec='seconds'),
           'sort_by': 'updated_at', 'sort_direction': 'ASC',
-          'offset': offset, 'limit': self.daraz.page_size})
+          'offset': offset, 'limit': limit})
       data = body['data']
       orders = data.get('orders') if isinstance(data, dict) else None
       if not isinstance(orders, list):
         raise self.malformed('GetOrders data has no "orders" list', response)
+      fresh = []
+      for order in orders:
+        key = _version_key(order)
+        if key is None or key not in read:
+          fresh.append(order)
+          if key is not None:
+            at = _updated_at(order)
+            # Not after `after`: the API did not filter by time; count it as always returned.
+            read[key] = at if at is not None and at >= after else None
       if self.daraz.fetch_items:
-        for order in orders:
+        for order in fresh:
           if isinstance(order, dict) and order.get('order_id') is not None:
             order['order_items'] = self.order_items(str(order['order_id']))
-      yield orders
-      offset += len(orders)
+      if fresh or first:
+        yield fresh
+      first = False
       total = _as_int(data.get('countTotal'))
-      if not orders or len(orders) < self.daraz.page_size or (total is not None and offset >= total):
+      if len(orders) < limit or (total is not None and offset + len(orders) >= total):
         return
+      if not fresh and exact:
+        raise self.malformed('GetOrders paging makes no progress (offset ignored?)', response)
+      exact = not fresh
+      newest = max((t for t in map(_updated_at, orders) if t is not None), default=None)
+      if newest is not None and newest - _REREAD > after:
+        after = newest - _REREAD
+
+
+# `update_after` may be exclusive: each keyset page re-reads this much before the newest time read.
+_REREAD = datetime.timedelta(seconds=1)
+
+
+def _version_key(order) -> Optional[tuple]:
+  if not isinstance(order, dict) or order.get('order_id') is None:
+    return None
+  return (str(order['order_id']), str(order.get('updated_at')))
+
+
+def _updated_at(order) -> Optional[datetime.datetime]:
+  """An order's updated_at as an aware time: ISO 8601, or '2018-02-10 10:07:23 +0800'."""
+  text = order.get('updated_at') if isinstance(order, dict) else None
+  if not isinstance(text, str) or len(text) > 40:
+    return None
+  try:
+    value = datetime.datetime.fromisoformat(text)
+  except ValueError:
+    try:
+      value = datetime.datetime.strptime(text, '%Y-%m-%d %H:%M:%S %z')
+    except ValueError:
+      return None
+  return value if value.tzinfo is not None else None
 
 
 def _as_int(value) -> Optional[int]:

@@ -14,6 +14,7 @@ from typing import Iterator, Optional
 
 import requests
 
+from connectors.api_auth import CachedSecret, RotatedTokenAuth
 from connectors.http import (ApiClient, ApiError, AuthExpired, HttpConfig, PermanentError,
                              RateLimited, RetryableError)
 from connectors.secrets import SecretRef
@@ -81,27 +82,21 @@ def usage_delay_s(headers, high_water_pct: float) -> float:
   return 0.0
 
 
-class FacebookClient(ApiClient):
-  """Page posts created in a time window, newest first, each with all its comments merged in."""
+class FacebookClient(RotatedTokenAuth, ApiClient):
+  """Page posts created in a time window, newest first, each with all its comments merged in.
+
+  The page token is sent as a header, so it never sits in a URL (logs, proxies, paging links).
+  Page tokens cannot be refreshed by the API alone; a rotated secret may hold a new one.
+  """
 
   source = 'facebook'
+  token_header = 'Authorization'
+  token_prefix = 'Bearer '
 
   def __init__(self, config: FacebookConfig, http: Optional[HttpConfig] = None, **kwargs):
     super().__init__(http or HttpConfig(config.base_url), **kwargs)
     self.fb = config
-    self._token: Optional[str] = None
-
-  def authorize(self, request: dict) -> None:
-    if self._token is None:
-      self._token = self.fb.access_token.resolve()
-    # Sent as a header, so the token never sits in a URL (logs, proxies, paging links).
-    request['headers']['Authorization'] = f'Bearer {self._token}'
-
-  def refresh_auth(self) -> bool:
-    # Page tokens cannot be refreshed by the API alone; a rotated secret may hold a new one.
-    fresh = self.fb.access_token.resolve()
-    changed, self._token = fresh != self._token, fresh
-    return changed
+    self._token = CachedSecret(config.access_token)
 
   def observe(self, response: requests.Response) -> None:
     delay = usage_delay_s(response.headers, self.fb.usage_high_water_pct)

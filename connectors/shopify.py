@@ -8,6 +8,7 @@ from typing import Iterator, Optional
 
 import requests
 
+from connectors.api_auth import CachedSecret, RotatedTokenAuth
 from connectors.http import ApiClient, HttpConfig
 from connectors.secrets import SecretRef
 
@@ -35,26 +36,17 @@ def _iso(ts: datetime.datetime) -> str:
   return ts.astimezone(datetime.timezone.utc).isoformat(timespec='seconds')
 
 
-class ShopifyClient(ApiClient):
+class ShopifyClient(RotatedTokenAuth, ApiClient):
   """Orders updated in a time window, page by page. A token that stops working is re-read from
   its secret reference once (rotation); Shopify offline tokens themselves do not expire."""
 
   source = 'shopify'
+  token_header = 'X-Shopify-Access-Token'
 
   def __init__(self, config: ShopifyConfig, http: Optional[HttpConfig] = None, **kwargs):
     super().__init__(http or HttpConfig(config.shop_url), **kwargs)
     self.shop = config
-    self._token: Optional[str] = None
-
-  def authorize(self, request: dict) -> None:
-    if self._token is None:
-      self._token = self.shop.access_token.resolve()
-    request['headers']['X-Shopify-Access-Token'] = self._token
-
-  def refresh_auth(self) -> bool:
-    fresh = self.shop.access_token.resolve()
-    changed, self._token = fresh != self._token, fresh
-    return changed
+    self._token = CachedSecret(config.access_token)
 
   def observe(self, response: requests.Response) -> None:
     used, _, size = response.headers.get('X-Shopify-Shop-Api-Call-Limit', '').partition('/')

@@ -13,6 +13,7 @@ from typing import Iterator, Optional
 
 import requests
 
+from connectors.api_auth import AuthFailed, CachedSecret, CredentialRefresh
 from connectors.http import (ApiClient, ApiError, AuthExpired, HttpConfig, PermanentError,
                              RateLimited, RetryableError)
 from connectors.secrets import SecretRef
@@ -67,14 +68,16 @@ def date_windows(start: datetime.date, end: datetime.date,
   return windows
 
 
-class TikTokClient(ApiClient):
-  """Videos matching the configured query, window by window, page by page."""
+class TikTokClient(CredentialRefresh, ApiClient):
+  """Videos matching the configured query, window by window, page by page. A refused grant
+  raises AuthFailed."""
 
   source = 'tiktok'
 
   def __init__(self, config: TikTokConfig, http: Optional[HttpConfig] = None, **kwargs):
     super().__init__(http or HttpConfig(config.base_url), **kwargs)
     self.tiktok = config
+    self._client_secret = CachedSecret(config.client_secret)
     self._token: Optional[str] = None
     self.token_grants = 0
 
@@ -86,19 +89,20 @@ class TikTokClient(ApiClient):
     request['headers']['Authorization'] = f'Bearer {self._token}'
 
   def _grant(self) -> None:
-    body = self.request_json('POST', '/v2/oauth/token/', anonymous=True, data={
-        'client_key': self.tiktok.client_key,
-        'client_secret': self.tiktok.client_secret.resolve(),
-        'grant_type': 'client_credentials'})
+    with self.credential_call():
+      body = self.request_json('POST', '/v2/oauth/token/', anonymous=True, data={
+          'client_key': self.tiktok.client_key,
+          'client_secret': self._client_secret.get(),
+          'grant_type': 'client_credentials'})
     token = body.get('access_token') if isinstance(body, dict) else None
     if not token:
       reason = body.get('error', 'no error code') if isinstance(body, dict) else 'not an object'
-      raise AuthExpired(f'tiktok: client-credentials grant returned no access_token ({reason}); '
-                        'check --client-key and the client secret')
+      raise AuthFailed(f'tiktok: client-credentials grant returned no access_token ({reason}); '
+                       'check --client-key and the client secret')
     self._token = token
     self.token_grants += 1
 
-  def refresh_auth(self) -> bool:
+  def renew_credentials(self) -> bool:
     self._token = None
     self._grant()
     return True

@@ -2,7 +2,10 @@
 import datetime
 import random
 
-from connectors.http import HttpConfig, RetryPolicy
+import pytest
+
+from connectors.api_auth import AuthFailed
+from connectors.http import AuthExpired, HttpConfig, RetryPolicy
 from connectors.secrets import SecretRef
 from connectors.tiktok import TikTokClient, TikTokConfig, date_windows
 from tests.fakes_http import FakeApi, FakeSleep, Reply, fixture
@@ -72,3 +75,27 @@ def test_long_range_is_split_into_api_windows(monkeypatch):
       list(c.iter_video_pages(datetime.date(2026, 9, 1), datetime.date(2026, 11, 10)))
   spans = [(r.json()['start_date'], r.json()['end_date']) for r in api.calls(QUERY)]
   assert spans == [('20260901', '20260930'), ('20261001', '20261030'), ('20261031', '20261110')]
+
+
+def test_a_refused_grant_is_one_call_then_a_typed_auth_error(monkeypatch):
+  # Issue 9: the grant answered 401 used to trigger a refresh, i.e. another grant.
+  with FakeApi() as api:
+    api.route('POST', TOKEN, [Reply(401, {'error': 'invalid_client',
+                                          'error_description': 'Client secret is invalid'})])
+    api.route('POST', QUERY, [Reply(200, {'data': {'videos': [], 'has_more': False},
+                                          'error': {'code': 'ok'}})])
+    with make_client(api, monkeypatch) as c:
+      with pytest.raises(AuthFailed, match='refused to issue credentials'):
+        list(c.iter_video_pages(datetime.date(2026, 11, 1), datetime.date(2026, 11, 2)))
+  assert len(api.calls(TOKEN)) == 1 and api.calls(QUERY) == []
+
+
+def test_a_token_refused_after_a_new_grant_is_an_auth_error_after_one_regrant(monkeypatch):
+  with FakeApi() as api:
+    api.route('POST', TOKEN, [Reply(200, {'access_token': 't', 'expires_in': 7200})])
+    api.route('POST', QUERY, [Reply(401, {'data': {}, 'error': {'code': 'access_token_invalid'}})])
+    with make_client(api, monkeypatch) as c:
+      with pytest.raises(AuthExpired):
+        list(c.iter_video_pages(datetime.date(2026, 11, 1), datetime.date(2026, 11, 2)))
+      assert c.token_grants == 2
+  assert len(api.calls(QUERY)) == 2
