@@ -59,7 +59,11 @@ def common_parser(source: str, description: str) -> argparse.ArgumentParser:
                       help='first run without checkpoint or --since: start this long ago (24)')
   parser.add_argument('--dry-run', action='store_true',
                       help='print records as JSON lines to stdout; publish nothing, save no '
-                      'checkpoint')
+                      'checkpoint. Text values are redacted (ids, times, statuses, counts and '
+                      'numbers are kept)')
+  parser.add_argument('--show-pii', action='store_true',
+                      help='with --dry-run: print the records as fetched, personal data '
+                      'included (do not use where stdout is logged)')
   parser.add_argument('--bootstrap-servers',
                       help='Kafka brokers host:port[,...]; default from the topics file')
   parser.add_argument('--topics-file', help='topic config (default pipeline/topics.yaml)')
@@ -108,6 +112,8 @@ def main(source: str, description: str, add_arguments: Callable[[argparse.Argume
   parser = common_parser(source, description)
   add_arguments(parser)
   args = parser.parse_args(argv)
+  if args.show_pii and not args.dry_run:
+    parser.error('--show-pii applies to --dry-run only')
   logging.basicConfig(level=args.log_level, stream=sys.stderr,
                       format='%(asctime)s %(levelname)s %(message)s')
   if args.log_level != 'DEBUG':
@@ -133,7 +139,7 @@ def main(source: str, description: str, add_arguments: Callable[[argparse.Argume
       return False
 
   if args.dry_run:
-    return 0 if one_pass(DryRunSink(topics), args.since) else 1
+    return 0 if one_pass(DryRunSink(topics, show_pii=args.show_pii), args.since) else 1
   config = PublisherConfig(bootstrap_servers=args.bootstrap_servers or topics.bootstrap_servers,
                            client_id=f'millionx-agent-{source}')
   with KafkaPublisher(config) as publisher:

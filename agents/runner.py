@@ -18,6 +18,7 @@ from typing import Callable, Iterator, NamedTuple, Optional, TextIO, Union
 import pydantic
 
 from agents.checkpoint import CheckpointStore
+from agents.redaction import redacted
 from agents.topics import AgentTopics
 from connectors.http import ApiClient, MalformedResponse
 from connectors.kafka_publisher import (DeadLetterCodec, KafkaPublisher, dead_letter_headers,
@@ -125,16 +126,22 @@ class KafkaSink(Sink):
 
 
 class DryRunSink(Sink):
-  """Prints what would be published, one JSON line per record; saves no checkpoint."""
+  """Prints what would be published, one JSON line per record; saves no checkpoint.
+
+  Text values are redacted (agents/redaction.py) unless `show_pii`: stdout is often a log.
+  """
   durable = False
 
-  def __init__(self, topics: AgentTopics, out: TextIO = sys.stdout, clock: Clock = utc_now):
+  def __init__(self, topics: AgentTopics, out: TextIO = sys.stdout, clock: Clock = utc_now,
+               show_pii: bool = False):
     self._topics, self._out, self._clock = topics, out, clock
+    self._show_pii = show_pii
 
   def emit(self, source: str, key: str, obj: object) -> None:
     headers = {k: v.decode() for k, v in standard_headers(source, self._clock())}
+    value = obj if self._show_pii else redacted(obj)
     print(json.dumps({'topic': self._topics.for_source(source), 'key': key, 'headers': headers,
-                      'value': obj}, ensure_ascii=False), file=self._out)
+                      'value': value}, ensure_ascii=False), file=self._out)
 
   def dead_letter(self, source: str, rejected: Rejected) -> None:
     # The reason only: the payload may hold PII and stdout is often a log.

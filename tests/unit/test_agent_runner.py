@@ -126,3 +126,40 @@ def test_checkpoint_refuses_naive_times_and_reports_a_corrupt_file(tmp_path):
   store.path.write_text('{not json')
   with pytest.raises(RuntimeError, match='--since'):
     store.load()
+
+
+ORDER = {'id': 820982911946154508, 'email': 'rahim.uddin@example.com', 'phone': '+8801712345678',
+         'created_at': '2026-11-28T10:00:00+06:00', 'financial_status': 'paid',
+         'customer': {'id': 115310627314723954, 'first_name': 'Rahim', 'last_name': 'Uddin'},
+         'shipping_address': {'address1': 'House 12, Road 5, Dhanmondi', 'city': 'Dhaka'},
+         'note': 'call 01812345678 before delivery', 'total_price': '1200.00', 'line_items': [
+             {'id': 1, 'sku': 'SKU-TEA', 'title': 'Tea', 'quantity': 2}]}
+PII = ('rahim', 'Rahim', 'Uddin', '01712345678', '01812345678', 'Dhanmondi', 'House 12')
+
+
+def _dry_run(show_pii):
+  out = io.StringIO()
+  sink = DryRunSink(load_topics(), out, lambda: NOW, show_pii=show_pii)
+  sink.emit('shopify', '820982911946154508', ORDER)
+  return out.getvalue(), json.loads(out.getvalue())['value']
+
+
+def test_dry_run_redacts_personal_data_and_keeps_ids_times_and_numbers():
+  # Issue 9: --dry-run printed the fetched objects as they were, PII included.
+  text, value = _dry_run(show_pii=False)
+  assert not any(p in text for p in PII), text
+  assert value['id'] == ORDER['id'] and value['customer']['id'] == ORDER['customer']['id']
+  assert value['created_at'] == ORDER['created_at'] and value['financial_status'] == 'paid'
+  assert value['line_items'][0]['sku'] == 'SKU-TEA' and value['line_items'][0]['quantity'] == 2
+  assert value['email'] == '[redacted 23 chars]'
+
+
+def test_dry_run_shows_pii_only_when_asked():
+  _, value = _dry_run(show_pii=True)
+  assert value == ORDER
+
+
+def test_show_pii_needs_dry_run():
+  from agents import cli
+  with pytest.raises(SystemExit):
+    cli.main('tiktok', 'test', lambda parser: None, lambda args: None, ['--show-pii'])
