@@ -32,9 +32,10 @@ from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from schemas.envelope import RawRecord  # noqa: E402
 from transforms.config import (DeadLetterConfig, EmbedConfig, EnrichConfig,  # noqa: E402
                                PrivacyConfig, ValidationConfig, default_model_dir)
-from transforms.enrich import (EnrichRecords, ProductCatalogFile, ProductSideInput,  # noqa: E402
-                               WeatherSideInput, WeatherSnapshotFile, _EnrichFn,
-                               product_catalog, weather_snapshot)
+from transforms.context import (ProductCatalogFile, ProductSideInput,  # noqa: E402
+                                WeatherSideInput, WeatherSnapshotFile, product_catalog,
+                                weather_snapshot)
+from transforms.enrich import EnrichRecords, _EnrichFn  # noqa: E402
 from transforms.privacy import _SHIELDS, PrivacyShield, Shield  # noqa: E402
 from transforms.validate import ValidateRecords, parse_raw  # noqa: E402
 

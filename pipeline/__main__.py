@@ -57,7 +57,14 @@ def build_graph_config(options: PipelineOptions, plan: Plan):
       privacy=PrivacyConfig(hmac_key_ref=t.pseudonym_key_ref, dead_letter=dead_letter,
                             hmac_key_id=t.pseudonym_key_id),
       enrich=EnrichConfig(dead_letter, weather_max_age_s=t.weather_max_age_seconds,
-                          missing_weather=t.missing_weather, missing_product=t.missing_product),
+                          missing_weather=t.missing_weather, missing_product=t.missing_product,
+                          weather_snapshot=t.weather_snapshot,
+                          openweather_key_ref=t.openweather_key_ref,
+                          product_catalog=t.product_catalog,
+                          weather_refresh_s=None if plan.bounded else t.weather_refresh_seconds,
+                          catalog_refresh_s=None if plan.bounded else t.catalog_refresh_seconds,
+                          # Beam 2.62's portable Flink runner cannot checkpoint side inputs.
+                          context_refresh='in_process' if plan.is_flink else 'side_input'),
       # A batch-duration bound needs processing-time timers, which the DirectRunner's portable
       # runner lacks (it would fall back to a runner that refuses cross-language transforms).
       embed=EmbedConfig(dead_letter, max_batch_size=t.embed_max_batch_size,
@@ -71,13 +78,7 @@ def build_graph_config(options: PipelineOptions, plan: Plan):
       orders_topic=out.orders_topic,
       dlq_topic=out.dlq_topic,
       max_records=k.max_records if plan.bounded else None,
-      max_read_seconds=k.max_read_seconds if plan.bounded else None,
-      weather_snapshot=t.weather_snapshot,
-      openweather_key_ref=t.openweather_key_ref,
-      product_catalog=t.product_catalog,
-      side_input_refresh_s=None if plan.bounded else t.weather_refresh_seconds,
-      catalog_refresh_s=None if plan.bounded else t.catalog_refresh_seconds,
-      context_in_process=plan.is_flink)
+      max_read_seconds=k.max_read_seconds if plan.bounded else None)
 
 
 def _bound_to_backlog(graph_config: GraphConfig) -> tuple[GraphConfig, int]:

@@ -1,8 +1,9 @@
 """Snapshot the compacted context topics (weather, products) into the files the side inputs load.
 
-Bounded runs load their side inputs once; this turns the latest value per key of
-`context.weather` (key: OpenWeather city id) and `context.products` (key: SKU) into
-`--weather_snapshot` and `--product_catalog` files:
+Bounded runs load their snapshots once; this turns the latest value per key of
+`context.weather` (key: city id and hour, `1185241:2026-11-28T11`: so the file holds each city's
+history, which enrichment picks the observation nearest each record's event time from) and
+`context.products` (key: SKU) into `--weather_snapshot` and `--product_catalog` files:
 
     python -m pipeline.context_files --out-dir .local/context
 """
@@ -63,7 +64,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = parser.parse_args(argv)
   servers = args.bootstrap_servers or load_topics(TOPICS_FILE).bootstrap_servers
   weather_path, catalog_path, n_weather, n_products = write_context_files(servers, args.out_dir)
-  print(f'{n_weather} cities -> {weather_path}; {n_products} products -> {catalog_path}')
+  print(f'{n_weather} observations -> {weather_path}; {n_products} products -> {catalog_path}')
   return 0
 
 

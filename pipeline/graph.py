@@ -25,9 +25,6 @@ from connectors.kafka import KafkaIOConfig, ReadRawRecords, WriteKeyedBytesToKaf
 from schemas.normalized import to_row
 from transforms.config import ProcessConfig
 from transforms.dead_letter import dead_letter_to_json
-from transforms.enrich import (OpenWeatherLoader, ProductCatalogFile, ProductSideInput,
-                               WeatherSideInput, WeatherSnapshotFile, catalog_in_process,
-                               weather_in_process)
 from transforms.metrics import NAMESPACE
 from transforms.process import ProcessRecords
 
@@ -50,14 +47,7 @@ class GraphConfig:
   dlq_topic: str
   max_records: Optional[int] = None        # bounded read (DirectRunner); None: unbounded
   max_read_seconds: Optional[int] = None
-  weather_snapshot: Optional[str] = None
-  openweather_key_ref: Optional[str] = None
-  product_catalog: Optional[str] = None
-  side_input_refresh_s: Optional[float] = None   # None: load side inputs once (bounded runs)
-  catalog_refresh_s: Optional[float] = None
-  # Weather/catalog loaded by the enrich DoFn instead of side inputs: Beam 2.62's portable Flink
-  # runner cannot checkpoint side-input state (see transforms/enrich.py).
-  context_in_process: bool = False
+  # Where weather and catalog come from, and how they refresh: process.enrich (EnrichConfig).
 
   def __post_init__(self):
     if not self.source_by_topic:
@@ -128,10 +118,8 @@ class SensoryPipeline(beam.PTransform):
             max_num_records=config.max_records, max_read_seconds=config.max_read_seconds)
         | 'CountRead' >> beam.ParDo(_CountFn(NUM_READ, per='source')))
 
-    weather = self._weather_source(pbegin)
-    products = self._product_source(pbegin)
     result = raw | 'ProcessRecords' >> ProcessRecords(
-        config.process, weather=weather, products=products, model_handler=self._model_handler)
+        config.process, model_handler=self._model_handler)
 
     posts = result.posts | 'CountPostsOut' >> beam.ParDo(_CountFn(NUM_POSTS_OUT, per='source'))
     orders = result.orders | 'CountOrdersOut' >> beam.ParDo(_CountFn(NUM_ORDERS_OUT, per='source'))
@@ -160,24 +148,3 @@ class SensoryPipeline(beam.PTransform):
          | 'WriteDeadLetters' >> WriteKeyedBytesToKafka(
              config.kafka, config.dlq_topic, kafka_service))
     return GraphOutputs(posts, orders, dead_letters)
-
-  def _weather_source(self, pbegin):
-    config = self._config
-    if config.weather_snapshot:
-      loader = WeatherSnapshotFile(config.weather_snapshot)
-    elif config.openweather_key_ref:
-      loader = OpenWeatherLoader(config.openweather_key_ref)
-    else:
-      return None
-    if config.context_in_process:
-      return weather_in_process(loader, config.side_input_refresh_s)
-    return pbegin | 'WeatherSideInput' >> WeatherSideInput(loader, config.side_input_refresh_s)
-
-  def _product_source(self, pbegin):
-    config = self._config
-    if not config.product_catalog:
-      return None
-    loader = ProductCatalogFile(config.product_catalog)
-    if config.context_in_process:
-      return catalog_in_process(loader, config.catalog_refresh_s)
-    return pbegin | 'ProductSideInput' >> ProductSideInput(loader, config.catalog_refresh_s)

@@ -105,16 +105,20 @@ class TransformOptions(PipelineOptions):
         'fingerprint of the key.')
     group.add_argument(
         '--weather_snapshot', default=None,
-        help='JSON file {city_id: OpenWeather current-weather JSON} for offline runs.')
+        help='JSON file of OpenWeather current-weather objects keyed by city id, or by city and '
+        'hour as the weather topic keys them ("1185241:2026-11-28T11"), one or a list per key: '
+        'a history per city (python -m pipeline.context_files writes the topic\'s).')
     group.add_argument(
         '--openweather_key_ref', default=None,
-        help='Secret reference to an OpenWeather API key: fetch live weather for the 8 cities.')
+        help='Secret reference to an OpenWeather API key: fetch live (current) weather for the 8 '
+        'cities; no history, so records far from now get none. Not with --weather_snapshot.')
     group.add_argument(
         '--weather_refresh_seconds', type=float, default=600.0,
         help='Streaming runs: how often the weather side input is refreshed.')
     group.add_argument(
         '--weather_max_age_seconds', type=float, default=3 * 3600.0,
-        help='Weather older than this (vs the record\'s event time) is not attached (flagged).')
+        help='Each record gets its city\'s observation nearest to its event time if it is at '
+        'most this far from it (seconds); otherwise none, flagged weather_stale.')
     group.add_argument(
         '--product_catalog', default=None,
         help='Product catalog file (JSON list or JSON lines of context.products values).')

@@ -37,8 +37,9 @@ class TopicSpec:
       raise ValueError(f'topic {self.name}: kind must be one of {KINDS}, not {self.kind!r}')
     if self.partitions < 1:
       raise ValueError(f'topic {self.name}: partitions must be >= 1')
-    if self.cleanup_policy not in ('delete', 'compact'):
-      raise ValueError(f'topic {self.name}: cleanup_policy must be delete or compact')
+    if self.cleanup_policy not in ('delete', 'compact', 'compact,delete'):
+      raise ValueError(f'topic {self.name}: cleanup_policy must be delete, compact or '
+                       'compact,delete (compacted, and nothing older than retention_ms)')
     if self.kind == 'raw' and not self.source:
       raise ValueError(f'raw topic {self.name} needs a source')
     if self.replication_factor < 1:

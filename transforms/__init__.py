@@ -10,16 +10,17 @@ import importlib
 from transforms.config import (DeadLetterConfig, EmbedConfig, EnrichConfig, MissingPolicy,
                                PrivacyConfig, ProcessConfig, ValidationConfig)
 from transforms.dead_letter import DEAD_LETTER_TAG, VALID_TAG, PayloadCipher
-from transforms.enrich import (EnrichRecords, EnrichResult, OpenWeatherLoader, ProductCatalogFile,
-                               ProductSideInput, WeatherSideInput, WeatherSnapshotFile)
+from transforms.context import (LiveWeather, ProductCatalogFile, ProductSideInput,
+                                WeatherSideInput, WeatherSnapshotFile)
+from transforms.enrich import EnrichRecords, EnrichResult
 from transforms.privacy import PrivacyResult, PrivacyShield
 from transforms.process import ProcessRecords, ProcessResult
 from transforms.validate import ValidateRecords, ValidateResult, ValidRecord
 
 __all__ = [
     'DEAD_LETTER_TAG', 'VALID_TAG', 'DeadLetterConfig', 'EmbedConfig', 'EmbedRecords',
-    'EmbedResult', 'EnrichConfig', 'EnrichRecords', 'EnrichResult', 'MissingPolicy',
-    'OpenWeatherLoader', 'PayloadCipher', 'PrivacyConfig', 'PrivacyResult', 'PrivacyShield',
+    'EmbedResult', 'EnrichConfig', 'EnrichRecords', 'EnrichResult', 'LiveWeather', 'MissingPolicy',
+    'PayloadCipher', 'PrivacyConfig', 'PrivacyResult', 'PrivacyShield',
     'ProcessConfig', 'ProcessRecords', 'ProcessResult', 'ProductCatalogFile', 'ProductSideInput',
     'SentenceTransformerModelHandler', 'ValidRecord', 'ValidateRecords', 'ValidateResult',
     'ValidationConfig', 'WeatherSideInput', 'WeatherSnapshotFile',

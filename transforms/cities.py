@@ -3,6 +3,12 @@
 Ids are OpenWeather city ids (= GeoNames ids); Dhaka, Khulna and Rajshahi are confirmed from
 real API responses, the other five are GeoNames ids not yet checked against the live API
 (tests/unit/data/bd_cities.md). Lookups key on our id, never on the name OpenWeather returns.
+
+Two ways in: `resolve_city` for location fields and hashtags (the first candidate naming a city
+wins), and `city_in_text` for free text (a post's scrubbed caption), which must name exactly
+one city: text that names two ('Rajshahi silk, delivered in Dhaka') stays unresolved. Free text
+is scanned only up to TEXT_SCAN_CHARS, with one linear split pattern; Bangla names are also
+found with their case endings (ঢাকায় 'in Dhaka', চট্টগ্রামের 'of Chattogram').
 """
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import dataclasses
 import functools
 import re
 import unicodedata
-from typing import Iterable, Optional
+from typing import Iterable, NamedTuple, Optional
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +59,13 @@ ALIAS_TO_CITY: dict[str, City] = {
     _fold(alias): CITY_BY_ID[city_id] for city_id, aliases in _ALIASES.items() for alias in aliases}
 
 _SPLIT = re.compile(r'[\s,;/|()\-_.]+')
+# Free text: split on white space, ASCII punctuation, the Bangla danda and general punctuation.
+# Not on \W: Bangla vowel signs are combining marks, which \W would split words at.
+_TEXT_SPLIT = re.compile('[\\s!-/:-@\\[-`{-~\u00a0-\u00bf\u0964\u0965\u2000-\u206f]+')
+TEXT_SCAN_CHARS = 10_000
+# Bangla case endings after a city name, longest first: -এর/-ের 'of', -তে/-য়/-ে 'in'.
+_BANGLA_ENDINGS = tuple(sorted((unicodedata.normalize('NFKC', e) for e in
+                                ('ের', 'এর', 'র', 'তে', 'য়', 'ে')), key=len, reverse=True))
 _SUFFIXES = ('city', 'division', 'district', 'sadar', 'metropolitan', 'metro', 'জেলা', 'বিভাগ')
 
 
@@ -80,3 +93,38 @@ def resolve_city(candidates: Iterable[Optional[str]]) -> Optional[City]:
       if city is not None:
         return city
   return None
+
+
+_BANGLA_ALIASES = {alias: city for alias, city in ALIAS_TO_CITY.items()
+                   if any('\u0980' <= ch <= '\u09ff' for ch in alias)}
+
+
+def _city_of_word(word: str) -> Optional[City]:
+  city = ALIAS_TO_CITY.get(word)
+  if city is not None or not word or not '\u0980' <= word[0] <= '\u09ff':
+    return city
+  for ending in _BANGLA_ENDINGS:
+    if word.endswith(ending):
+      city = _BANGLA_ALIASES.get(word[:-len(ending)])
+      if city is not None:
+        return city
+  return None
+
+
+class TextCity(NamedTuple):
+  city: Optional[City]      # the one city the text names, else None
+  ambiguous: bool           # True when it names two or more
+
+
+def city_in_text(text: Optional[str]) -> TextCity:
+  """The city a free text names (English or Bangla names and aliases), if it names exactly one."""
+  if not text:
+    return TextCity(None, False)
+  found: dict[int, City] = {}
+  for word in _TEXT_SPLIT.split(_fold(text[:TEXT_SCAN_CHARS])):
+    city = _city_of_word(word)
+    if city is not None:
+      found[city.city_id] = city
+  if len(found) == 1:
+    return TextCity(next(iter(found.values())), False)
+  return TextCity(None, len(found) > 1)

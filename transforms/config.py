@@ -70,19 +70,46 @@ class PrivacyConfig:
       raise ValueError('PrivacyConfig.default_phone_region must be a 2-letter region code')
 
 
+class ContextRefresh(str, enum.Enum):
+  """How weather and catalog snapshots reach the enrich DoFn (transforms/context.py)."""
+  SIDE_INPUT = 'side_input'    # loaded by the graph, passed as side inputs
+  IN_PROCESS = 'in_process'    # loaded by the DoFn itself (Flink cannot checkpoint side inputs)
+
+
 @dataclasses.dataclass(frozen=True)
 class EnrichConfig:
-  """weather_max_age_s: observations older than this (vs the record's event time) are stale."""
+  """weather_max_age_s: a record gets the observation of its city nearest to its event time,
+  if that is at most this far from it (else it is flagged stale).
+
+  Where the context comes from: weather_snapshot (a file, history allowed) or
+  openweather_key_ref (live current weather), product_catalog (a file); each reloaded every
+  *_refresh_s (None: once), as side inputs or in the DoFn (context_refresh).
+  """
   dead_letter: DeadLetterConfig
   weather_max_age_s: float = 3 * 3600
   missing_weather: MissingPolicy = MissingPolicy.FLAG
   missing_product: MissingPolicy = MissingPolicy.FLAG
+  weather_snapshot: Optional[str] = None
+  openweather_key_ref: Optional[str] = None
+  product_catalog: Optional[str] = None
+  weather_refresh_s: Optional[float] = None
+  catalog_refresh_s: Optional[float] = None
+  context_refresh: ContextRefresh = ContextRefresh.SIDE_INPUT
 
   def __post_init__(self):
     if self.weather_max_age_s <= 0:
       raise ValueError('EnrichConfig.weather_max_age_s must be positive')
     object.__setattr__(self, 'missing_weather', MissingPolicy(self.missing_weather))
     object.__setattr__(self, 'missing_product', MissingPolicy(self.missing_product))
+    object.__setattr__(self, 'context_refresh', ContextRefresh(self.context_refresh))
+    if self.weather_snapshot and self.openweather_key_ref:
+      raise ValueError('EnrichConfig: weather_snapshot or openweather_key_ref, not both')
+    if self.openweather_key_ref:
+      SecretRef.parse(self.openweather_key_ref)   # raises SecretError with a helpful message
+    for name in ('weather_refresh_s', 'catalog_refresh_s'):
+      value = getattr(self, name)
+      if value is not None and value <= 0:
+        raise ValueError(f'EnrichConfig.{name} must be positive (or None to load once)')
 
 
 def default_model_dir() -> str:

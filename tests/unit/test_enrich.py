@@ -1,4 +1,7 @@
-"""Weather and product enrichment: side inputs (batch, periodic, TestStream windows), flags, metrics."""
+"""Weather and product enrichment: weather as of the event (nearest observation of the city's
+history), cities from location fields, hashtags and text, side inputs (batch, periodic,
+TestStream windows) and in-process snapshots chosen by the config, flags, metrics, and the
+last-resort dead letter."""
 import datetime
 import json
 
@@ -16,10 +19,10 @@ from schemas.normalized import (Flag, Lineage, MarketOrder, OrderLine, SocialPos
 from tests.unit import fakes
 from transforms.cities import resolve_city
 from transforms.config import MissingPolicy
-from transforms.enrich import (EnrichRecords, InProcessSnapshots, ProductCatalogFile,
-                               ProductSideInput, WeatherSideInput, WeatherSnapshot,
-                               WeatherSnapshotFile, catalog_in_process, empty_weather_snapshot,
-                               product_catalog, weather_in_process)
+from transforms.context import (InProcessSnapshots, ProductSideInput, WeatherSideInput,
+                                WeatherSnapshot, WeatherSnapshotFile, empty_weather_snapshot,
+                                product_catalog, weather_snapshot, weather_source)
+from transforms.enrich import EnrichRecords
 from transforms.metrics import NAMESPACE
 
 T0 = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.timezone.utc)
@@ -78,10 +81,9 @@ def test_batch_enrichment_with_file_side_inputs(tmp_path):
   records = [_post(1), _post(2, city=None, hashtags=('ঢাকা',)), _post(3, city=None),
              _post(4, at=old), _order(5), _order(6, skus=('SKU-1', 'NOPE'))]
   p = TestPipeline()
-  weather = p | 'Weather' >> WeatherSideInput(WeatherSnapshotFile(_weather_file(tmp_path)))
-  products = p | 'Products' >> ProductSideInput(ProductCatalogFile(_catalog_file(tmp_path)))
-  result = (p | beam.Create(records)
-            | EnrichRecords(fakes.enrich_config(), weather=weather, products=products))
+  config = fakes.enrich_config(weather_snapshot=_weather_file(tmp_path),
+                               product_catalog=_catalog_file(tmp_path))   # side inputs
+  result = p | beam.Create(records) | EnrichRecords(config)
   summary = result.records | beam.Map(lambda r: (
       r.native_id, r.city, r.weather.temp_c if r.weather else None, r.flags,
       tuple(l.product.title if l.product else None for l in getattr(r, 'lines', ()))))
@@ -108,10 +110,9 @@ def test_in_process_snapshots_enrich_like_the_side_inputs(tmp_path):
   old = T0 - datetime.timedelta(days=2)
   records = [_post(1), _post(3, city=None), _post(4, at=old), _order(6, skus=('SKU-1', 'NOPE'))]
   p = TestPipeline()
-  result = (p | beam.Create(records) | EnrichRecords(
-      fakes.enrich_config(),
-      weather=weather_in_process(WeatherSnapshotFile(_weather_file(tmp_path)), 600),
-      products=catalog_in_process(ProductCatalogFile(_catalog_file(tmp_path)), 600)))
+  result = (p | beam.Create(records) | EnrichRecords(fakes.enrich_config(
+      weather_snapshot=_weather_file(tmp_path), product_catalog=_catalog_file(tmp_path),
+      weather_refresh_s=600, catalog_refresh_s=600, context_refresh='in_process')))
   summary = result.records | beam.Map(lambda r: (
       r.native_id, r.city, r.weather.temp_c if r.weather else None, r.flags,
       tuple(l.product.title if l.product else None for l in getattr(r, 'lines', ()))))
@@ -138,6 +139,14 @@ class _Counter:
     self.n += n
 
 
+def _w(at, temp):
+  return Weather(DHAKA, 'Dhaka', at, temp_c=temp)
+
+
+def _temps(snapshot):
+  return {city: w.temp_c for city, w in snapshot.by_city.items()}
+
+
 def test_in_process_snapshots_refresh_on_their_interval_and_survive_failures():
   clock = [100.0]
   loads = []
@@ -146,32 +155,36 @@ def test_in_process_snapshots_refresh_on_their_interval_and_survive_failures():
     loads.append(clock[0])
     if len(loads) in (1, 4):
       raise OSError('weather file is being rewritten')
-    return WeatherSnapshot(T0, {DHAKA: len(loads)})
+    return WeatherSnapshot(T0, {DHAKA: (_w(T0, len(loads)),)})
 
-  source = InProcessSnapshots(loader, empty_weather_snapshot, 'weather', 60,
-                              monotonic=lambda: clock[0])
+  source = InProcessSnapshots(weather_source(loader, 60), monotonic=lambda: clock[0])
   ok, failed = _Counter(), _Counter()
   assert source.current(ok, failed) == empty_weather_snapshot()   # failed first load: empty
   clock[0] += 30
   assert source.current(ok, failed) == empty_weather_snapshot()   # not due yet: no reload
   clock[0] += 30
-  assert source.current(ok, failed).by_city == {DHAKA: 2}        # due: reloaded
+  assert _temps(source.current(ok, failed)) == {DHAKA: 2}        # due: reloaded
   clock[0] += 59
-  assert source.current(ok, failed).by_city == {DHAKA: 2}
+  assert _temps(source.current(ok, failed)) == {DHAKA: 2}
   clock[0] += 1
-  assert source.current(ok, failed).by_city == {DHAKA: 3}
+  assert _temps(source.current(ok, failed)) == {DHAKA: 3}
   clock[0] += 60
-  assert source.current(ok, failed).by_city == {DHAKA: 3}        # failed reload keeps the last
+  assert _temps(source.current(ok, failed)) == {DHAKA: 3}        # failed reload keeps the last
   assert (ok.n, failed.n, len(loads)) == (2, 2, 4)
+
+
+class _SnapshotOfOne:
+  def __call__(self):
+    return WeatherSnapshot(T0, {DHAKA: (_w(T0, 1.0),)})
 
 
 def test_in_process_snapshots_are_pickled_without_their_data():
   from apache_beam.internal import pickler   # how Beam ships the DoFn holding it
-  source = weather_in_process(lambda: WeatherSnapshot(T0, {DHAKA: 'x'}), 600)
+  source = InProcessSnapshots(weather_source(_SnapshotOfOne(), 600))
   source.current(_Counter(), _Counter())
   copy = pickler.loads(pickler.dumps(source))
   assert copy._snapshot is None and copy._loaded_at is None       # each worker loads its own
-  assert copy.current(_Counter(), _Counter()).by_city == {DHAKA: 'x'}
+  assert _temps(copy.current(_Counter(), _Counter())) == {DHAKA: 1.0}
 
 
 def test_fail_policy_sends_misses_to_the_dead_letter_queue():
@@ -197,7 +210,7 @@ def test_quiet_policy_counts_without_flags():
 
 
 def _snapshot(loaded_at, temp):
-  return WeatherSnapshot(loaded_at, {DHAKA: Weather(DHAKA, 'Dhaka', loaded_at, temp_c=temp)})
+  return WeatherSnapshot(loaded_at, {DHAKA: (Weather(DHAKA, 'Dhaka', loaded_at, temp_c=temp),)})
 
 
 def test_side_input_refreshes_per_window_with_test_stream():
@@ -249,10 +262,10 @@ def test_periodic_impulse_reloads_the_side_input():
   assert _CountingLoader.calls >= 2
 
 
-def test_openweather_loader_uses_the_connector_and_skips_failed_cities(monkeypatch):
+def test_live_weather_uses_the_connector_and_skips_failed_cities(monkeypatch):
   from connectors import openweather
   from connectors.http import RateLimited
-  from transforms.enrich import OpenWeatherLoader
+  from transforms.context import LiveWeather
   monkeypatch.setenv('MILLIONX_TEST_OWM_KEY', 'not-a-real-key')
   dhaka = fakes.load('openweather_current_dhaka.json')
 
@@ -261,7 +274,7 @@ def test_openweather_loader_uses_the_connector_and_skips_failed_cities(monkeypat
       return dhaka
     raise RateLimited('HTTP 429')
   monkeypatch.setattr(openweather.OpenWeatherClient, 'current', current)
-  snapshot = OpenWeatherLoader('env:MILLIONX_TEST_OWM_KEY', clock=fakes.fixed_clock)()
+  snapshot = LiveWeather('env:MILLIONX_TEST_OWM_KEY', clock=fakes.fixed_clock)()
   assert list(snapshot.by_city) == [DHAKA] and snapshot.loaded_at == fakes.FIXED_NOW
   assert snapshot.by_city[DHAKA].temp_c == 22.99
 
@@ -280,3 +293,124 @@ def test_failed_first_load_lets_records_through_flagged():
   run = p.run()
   run.wait_until_finish()
   assert _counter(run, 'num_weather_refresh_failures') == 1
+
+
+# --- weather as of the event, cities in text, the last resort -----------------------------------
+
+def _history_file(tmp_path, hours=(-6, -3, 0)):
+  """The weather topic's shape: one observation per city and hour, keyed `city:hour`."""
+  data = fakes.load('openweather_current_dhaka.json')
+  entries = {}
+  for h in hours:
+    at = T0 + datetime.timedelta(hours=h)
+    entries[f'{DHAKA}:{at:%Y-%m-%dT%H}'] = dict(data, dt=int(at.timestamp()), main=dict(
+        data['main'], temp=30.0 + h))
+  path = tmp_path / 'history.json'
+  path.write_text(json.dumps(entries))
+  return str(path)
+
+
+def test_each_record_gets_the_observation_nearest_its_event_time(tmp_path):
+  hour = datetime.timedelta(hours=1)
+  records = [_post(1, at=T0 - 5.8 * hour), _post(2, at=T0 - 4 * hour), _post(3, at=T0 - 1 * hour),
+             _post(4, at=T0 + 2 * hour), _post(5, at=T0 - 9.5 * hour), _post(6, at=T0 - 4.5 * hour)]
+  p = TestPipeline()
+  result = p | beam.Create(records) | EnrichRecords(fakes.enrich_config(
+      weather_snapshot=_history_file(tmp_path), weather_max_age_s=3 * 3600))
+  assert_that(result.records | beam.Map(lambda r: (r.native_id, r.weather.temp_c if r.weather
+                                                   else None, r.flags)), equal_to([
+      ('1', 24.0, ()),                        # 5h48 before: the -6 h observation
+      ('2', 27.0, ()),                        # 4 h before: the -3 h one
+      ('3', 30.0, ()),                        # 1 h before: the latest
+      ('4', 30.0, ()),                        # after the last one, within the max age
+      ('5', None, (Flag.WEATHER_STALE,)),     # 3h30 before the first one: stale
+      ('6', 24.0, ()),                        # half way: the earlier one
+  ]), label='AsOfEvent')
+  run = p.run()
+  run.wait_until_finish()
+  assert _counter(run, 'num_weather_enriched') == 5 and _counter(run, 'num_weather_stale') == 1
+
+
+def test_weather_snapshot_history_from_files_and_items(tmp_path):
+  snapshot = WeatherSnapshotFile(_history_file(tmp_path))()
+  assert [w.temp_c for w in snapshot.history[DHAKA]] == [24.0, 27.0, 30.0]
+  assert snapshot.by_city[DHAKA].temp_c == 30.0
+  # A list per key, an old bare-id key, and the same observation twice: kept once.
+  data = fakes.load('openweather_current_dhaka.json')
+  path = tmp_path / 'mixed.json'
+  path.write_text(json.dumps({str(CTG): [dict(data, dt=100), dict(data, dt=200)],
+                              f'{CTG}:1970-01-01T00': dict(data, dt=200), 'junk': data}))
+  mixed = WeatherSnapshotFile(str(path))()
+  assert [int(w.observed_at.timestamp()) for w in mixed.history[CTG]] == [100, 200]
+  assert mixed.nearest(CTG, datetime.datetime.fromtimestamp(149, datetime.timezone.utc)) \
+      .observed_at.timestamp() == 100
+  assert mixed.nearest(DHAKA, T0) is None
+  assert weather_snapshot([], T0).nearest(DHAKA, T0) is None
+
+
+def test_cities_are_found_in_the_scrubbed_text_unless_it_names_two(tmp_path):
+  def post(n, text, city=None, hashtags=()):
+    return SocialPost(event_id=event_id('facebook', 'post', str(n)), source='facebook',
+                      kind='post', native_id=str(n), event_time=T0, ingest_time=T0,
+                      lineage=Lineage('raw.facebook.posts', 0, n, 0), text=text, city=city,
+                      hashtags=hashtags)
+  records = [
+      post(1, 'Eid offer! Free delivery in Dhaka today'),
+      post(2, 'ঢাকায় আজ বিশাল ছাড় [PHONE:ab12]'),
+      post(3, 'চট্টগ্রামের সেরা শুঁটকি'),
+      post(4, 'Rajshahi silk sarees, delivery in Dhaka'),          # two cities: unresolved
+      post(5, 'Dhakai jamdani, best price'),                         # not a city name
+      post(6, 'ঢাকা থেকে চট্টগ্রাম কুরিয়ার', hashtags=('Khulna',)),  # hashtag first
+      post(7, 'new arrivals in Sylhet', city='Chittagong'),          # location field first
+  ]
+  p = TestPipeline()
+  result = p | beam.Create(records) | EnrichRecords(fakes.enrich_config(
+      weather_snapshot=_weather_file(tmp_path)))
+  assert_that(result.records | beam.Map(lambda r: (r.native_id, r.city, r.flags)), equal_to([
+      ('1', 'Dhaka', ()), ('2', 'Dhaka', ()), ('3', 'Chattogram', ()),
+      ('4', None, (Flag.WEATHER_UNKNOWN_CITY,)), ('5', None, (Flag.WEATHER_UNKNOWN_CITY,)),
+      ('6', 'Khulna', (Flag.WEATHER_MISSING,)), ('7', 'Chattogram', ()),
+  ]), label='Cities')
+  run = p.run()
+  run.wait_until_finish()
+  assert _counter(run, 'num_city_from_text') == 3
+  assert _counter(run, 'num_weather_ambiguous_city') == 1
+  assert _counter(run, 'num_weather_unknown_city') == 2
+
+
+def test_text_scan_is_capped_and_linear():
+  import time as time_
+  from transforms.cities import TEXT_SCAN_CHARS, city_in_text
+  assert city_in_text('x ' * TEXT_SCAN_CHARS + ' Dhaka').city is None     # past the cap
+  hostile = ('ঢাকা' * 50_000) + ('!' * 100_000) + ('a-' * 100_000)
+  started = time_.perf_counter()
+  city_in_text(hostile)
+  assert time_.perf_counter() - started < 0.5
+
+
+def test_an_unexpected_error_in_one_record_is_a_dead_letter_not_a_failed_bundle(tmp_path):
+  broken = _post(2, at=None)            # no event time: the lookup raises AttributeError
+  p = TestPipeline()
+  result = p | beam.Create([_post(1), broken, _post(3)]) | EnrichRecords(fakes.enrich_config(
+      weather_snapshot=_weather_file(tmp_path)))
+  assert_that(result.records | beam.Map(lambda r: r.native_id), equal_to(['1', '3']),
+              label='OthersEnriched')
+  assert_that(result.dead_letters | beam.Map(lambda d: (d.stage, d.error_class, d.offset)),
+              equal_to([('enrich', 'AttributeError', 2)]), label='DeadLetter')
+  run = p.run()
+  run.wait_until_finish()
+  assert _counter(run, 'num_unexpected_enrich') == 1
+
+
+def test_the_config_chooses_the_context_sources():
+  with pytest.raises(ValueError):
+    fakes.enrich_config(weather_snapshot='/w.json', openweather_key_ref='env:K')
+  with pytest.raises(ValueError):
+    fakes.enrich_config(weather_refresh_s=0)
+  with pytest.raises(ValueError):
+    fakes.enrich_config(context_refresh='sometimes')
+  from transforms.context import LiveWeather, sources_of
+  weather, catalog = sources_of(fakes.enrich_config(openweather_key_ref='env:K',
+                                                    weather_refresh_s=60))
+  assert isinstance(weather.loader, LiveWeather) and weather.refresh_interval_s == 60
+  assert catalog is None

@@ -102,8 +102,8 @@ def _compare(lines: list[str]) -> None:
 
 
 def test_outputs_match_the_golden_file(tmp_path):
-  from transforms.enrich import (ProductCatalogFile, ProductSideInput, WeatherSideInput,
-                                 WeatherSnapshotFile)
+  from transforms.context import (ProductCatalogFile, ProductSideInput, WeatherSideInput,
+                                  WeatherSnapshotFile)
   records, weather_path, catalog_path = golden_inputs(tmp_path)
   p = TestPipeline()
   weather = p | 'Weather' >> WeatherSideInput(WeatherSnapshotFile(weather_path, fakes.fixed_clock))
