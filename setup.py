@@ -24,6 +24,7 @@ INSTALL_REQUIRES = [
     "PyYAML==6.0.4",
     "orjson==3.13.0",  # output topics' JSON: same bytes as json.dumps(separators=(',', ':')), 2-3x faster
     "pyOpenSSL==26.2.0",  # the newest that accepts cryptography<48 (apache-beam 2.73)
+    "prometheus-client==0.26.0",  # agents' /metrics, the Kafka exporter and Pushgateway (monitoring/)
 ]
 
 EXTRAS_REQUIRE = {
@@ -40,7 +41,8 @@ setup(
     version="0.1.0",
     description=__doc__,
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["pipeline*", "transforms*", "connectors*", "schemas*", "agents*"]),
+    packages=find_packages(include=["pipeline*", "transforms*", "connectors*", "schemas*", "agents*",
+                                    "monitoring*"]),
     package_data={"pipeline": ["topics.yaml"], "connectors": ["sql/*.sql"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,

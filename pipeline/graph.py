@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from typing import NamedTuple, Optional
 
 import apache_beam as beam
@@ -25,7 +26,8 @@ from connectors.kafka import KafkaIOConfig, ReadRawRecords, WriteKeyedBytesToKaf
 from schemas.normalized import to_row
 from transforms.config import ProcessConfig
 from transforms.dead_letter import dead_letter_to_json
-from transforms.metrics import NAMESPACE
+from pipeline import progress
+from transforms.metrics import NAMESPACE, LatencyHistogram
 from transforms.process import ProcessRecords
 
 # Counter names the run summary reads (see pipeline/summary.py).
@@ -34,6 +36,8 @@ NUM_POSTS_OUT = 'num_posts_out'
 NUM_ORDERS_OUT = 'num_orders_out'
 NUM_DEAD_LETTERS_OUT = 'num_dead_letters_out'
 NUM_DEAD_LETTERS_BY_SOURCE = 'num_dead_letters_by_source'
+# Kafka record timestamp → the record leaving the graph for its outputs (a LatencyHistogram).
+E2E_LATENCY = 'e2e_latency'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,15 +67,24 @@ class GraphOutputs(NamedTuple):
 
 
 class _CountFn(beam.DoFn):
-  """Passes elements through, counting them, and per value of `per` (an attribute) if given."""
-  def __init__(self, counter_name: str, per: Optional[str] = None):
+  """Passes elements through, counting them, and per value of `per` (an attribute) if given.
+
+  `latency`: also observe each record's age since its Kafka timestamp (a LatencyHistogram).
+  `progress`: also add to this process's progress tally (pipeline/progress.py)."""
+  def __init__(self, counter_name: str, per: Optional[str] = None, latency: Optional[str] = None,
+               progress_tally: bool = False):
     self._counter_name = counter_name
     self._per = per
+    self._latency_name = latency
+    self._progress_tally = progress_tally
     self._total = None
     self._by_source = {}
+    self._latency = None
 
   def setup(self):
     self._total = Metrics.counter(NAMESPACE, self._counter_name)
+    if self._latency_name:
+      self._latency = LatencyHistogram(self._latency_name)
 
   def process(self, element):
     self._total.inc()
@@ -82,7 +95,17 @@ class _CountFn(beam.DoFn):
         counter = self._by_source[value] = Metrics.counter(
             NAMESPACE, f'{self._counter_name}_{value}')
       counter.inc()
+    if self._progress_tally:
+      progress.RECORDS_READ.add()
+    if self._latency is not None:
+      lineage = getattr(element, 'lineage', None)
+      if lineage is not None and lineage.kafka_timestamp_ms > 0:
+        self._latency.observe(max(0.0, time.time() - lineage.kafka_timestamp_ms / 1000.0))
     yield element
+
+  def finish_bundle(self):
+    if self._latency is not None:
+      self._latency.flush()
 
 
 def _normalized_to_kv(record) -> tuple[bytes, bytes]:
@@ -116,13 +139,15 @@ class SensoryPipeline(beam.PTransform):
         | 'ReadRawRecords' >> ReadRawRecords(
             config.kafka, config.source_by_topic, kafka_service,
             max_num_records=config.max_records, max_read_seconds=config.max_read_seconds)
-        | 'CountRead' >> beam.ParDo(_CountFn(NUM_READ, per='source')))
+        | 'CountRead' >> beam.ParDo(_CountFn(NUM_READ, per='source', progress_tally=True)))
 
     result = raw | 'ProcessRecords' >> ProcessRecords(
         config.process, model_handler=self._model_handler)
 
-    posts = result.posts | 'CountPostsOut' >> beam.ParDo(_CountFn(NUM_POSTS_OUT, per='source'))
-    orders = result.orders | 'CountOrdersOut' >> beam.ParDo(_CountFn(NUM_ORDERS_OUT, per='source'))
+    posts = result.posts | 'CountPostsOut' >> beam.ParDo(
+        _CountFn(NUM_POSTS_OUT, per='source', latency=E2E_LATENCY))
+    orders = result.orders | 'CountOrdersOut' >> beam.ParDo(
+        _CountFn(NUM_ORDERS_OUT, per='source', latency=E2E_LATENCY))
     dead_letters = result.dead_letters
     sink_dead_letters = []
     if self._sinks is not None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The local stack as plain processes (no Docker): Kafka (KRaft), the Flink session cluster
 # with a Beam Python worker pool, the Snowflake-compatible fakesnow server, Weaviate, the
-# Beam Java artifacts and Beam's Prism runner binary. Everything is fetched into the git-ignored .local/ and reused.
+# Beam Java artifacts, Beam's Prism runner binary, and monitoring (Prometheus, a Pushgateway,
+# a Kafka exporter, node_exporter). Everything is fetched into the git-ignored .local/ and reused.
 #
 #   stack/stack.sh setup  [SERVICE...]   fetch/build what is missing (idempotent)
 #   stack/stack.sh start  [SERVICE...]   setup, then start and health-check (idempotent)
@@ -16,7 +17,7 @@ source "$here/lib.sh"
 # shellcheck source=stack/versions.sh
 source "$here/versions.sh"
 
-ALL_SERVICES=(python beam_jars prism kafka flink worker_pool snowflake weaviate)
+ALL_SERVICES=(python beam_jars prism kafka flink worker_pool snowflake weaviate kafka_exporter pushgateway node_exporter prometheus)
 for svc in "${ALL_SERVICES[@]}"; do
   # shellcheck disable=SC1090
   [ -f "$here/services/$svc.sh" ] && source "$here/services/$svc.sh"
@@ -24,7 +25,7 @@ done
 
 known() { declare -F "${1}_install" >/dev/null; }
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; echo "services: ${ALL_SERVICES[*]}"; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; echo "services: ${ALL_SERVICES[*]}"; }
 
 cmd=${1:-}; shift || true
 services=("$@")

@@ -9,3 +9,6 @@ BEAM_FLINK_VERSION=2.62.0
 FLINK_VERSION=1.19.0
 KAFKA_VERSION=3.9.1
 WEAVIATE_VERSION=v1.35.2
+# Prometheus 3.16.0 (its Go module numbers 3.x releases v0.3xx) and promtool, built with go install.
+PROMETHEUS_VERSION=v0.316.0
+NODE_EXPORTER_VERSION=v1.12.1

@@ -77,13 +77,21 @@ logger.kafka.level = WARN
 CONF
 }
 
+# The exporters that run inside the stack's JVMs (stack/java/metrics/pom.xml: Flink's reporter, the
+# Kafka broker's JMX agent), fetched into a folder named after the pom's hash so that a changed pom
+# fetches again. Prints the folder.
+metrics_jars_install() {
+  local dir
+  dir=$STACK_HOME/jars/metrics-$(sha256sum "$REPO/stack/java/metrics/pom.xml" | cut -c1-12)
+  mvn_fetch "$REPO/stack/java/metrics" "$dir" >&2 || return 1
+  echo "$dir"
+}
+
 # The reporter jar as a Flink plugin (own class loader: its Prometheus client cannot clash with
-# the jobs' classes). The metrics jars are fetched into a folder named after the pom's hash, so a
-# changed pom fetches again.
+# the jobs' classes).
 flink_metrics_reporter_install() {
-  local pom=$REPO/stack/java/metrics/pom.xml dir jar
-  dir=$STACK_HOME/jars/metrics-$(sha256sum "$pom" | cut -c1-12)
-  mvn_fetch "$REPO/stack/java/metrics" "$dir" || return 1
+  local dir jar
+  dir=$(metrics_jars_install) || return 1
   jar=$(ls "$dir"/flink-metrics-prometheus-*.jar 2>/dev/null | head -1)
   [ -n "$jar" ] || { fail "flink-metrics-prometheus is missing from $dir"; return 1; }
   if [ ! -f "$FLINK_PLUGINS/metrics-prometheus/$(basename "$jar")" ]; then

@@ -4,6 +4,9 @@
 KAFKA_HOME=$STACK_HOME/kafka
 KAFKA_PORT=${MILLIONX_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${MILLIONX_KAFKA_CONTROLLER_PORT:-9093}
+# The broker's JMX for Prometheus (jmx_prometheus_javaagent, fetched by stack/services/kafka_exporter.sh;
+# rules in monitoring/kafka-jmx.yml), attached when its jar is there.
+KAFKA_JMX_METRICS_PORT=${MILLIONX_KAFKA_JMX_METRICS_PORT:-9404}
 
 kafka_install() {
   mvn_fetch "$REPO/stack/java/kafka" "$KAFKA_HOME/libs-$KAFKA_VERSION" || return 1
@@ -43,7 +46,10 @@ PROPS
 }
 
 kafka_start() {
-  start_daemon kafka "$KAFKA_PORT" java -Xms256m -Xmx768m \
+  local agent=() jar
+  jar=$(ls "$STACK_HOME"/jars/metrics-*/jmx_prometheus_javaagent-*.jar 2>/dev/null | tail -1)
+  [ -z "$jar" ] || agent=("-javaagent:$jar=127.0.0.1:$KAFKA_JMX_METRICS_PORT:$REPO/monitoring/kafka-jmx.yml")
+  start_daemon kafka "$KAFKA_PORT" java "${agent[@]}" -Xms256m -Xmx768m \
     -Dlog4j.configuration="file:$KAFKA_HOME/config/log4j.properties" \
     -cp "$KAFKA_HOME/libs-$KAFKA_VERSION/*" kafka.Kafka "$KAFKA_HOME/config/server.properties" || return 1
   wait_for "Kafka on 127.0.0.1:$KAFKA_PORT" 60 kafka_health \
