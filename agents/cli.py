@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime
 import logging
 import signal
@@ -9,6 +10,7 @@ import sys
 import threading
 from typing import Callable, Optional, Sequence
 
+from agents import metrics as agent_metrics
 from agents.checkpoint import DEFAULT_DIR, CheckpointStore
 from agents.runner import DryRunSink, KafkaSink, SourceAgent, run_once
 from agents.topics import load_topics
@@ -92,6 +94,9 @@ def common_parser(source: str, description: str) -> argparse.ArgumentParser:
                       'failure up to 60 x S (default 30)')
   parser.add_argument('--log-level', default='INFO', choices=('DEBUG', 'INFO', 'WARNING', 'ERROR'),
                       help='log level of progress lines on stderr (default INFO)')
+  parser.add_argument('--metrics-port', type=int, metavar='PORT',
+                      help='serve Prometheus metrics on 127.0.0.1:PORT (0: any free port) and '
+                      'announce them to the local stack\'s Prometheus (default: off)')
   return parser
 
 
@@ -127,6 +132,10 @@ def main(source: str, description: str, add_arguments: Callable[[argparse.Argume
   if args.topic_prefix:
     topics = topics.with_prefix(args.topic_prefix)
   store = CheckpointStore(args.checkpoint_dir, source, agent.scope)
+  if args.metrics_port is not None:
+    server = agent_metrics.MetricsServer(source, args.metrics_port)
+    atexit.register(server.close)
+    log.info('%s: metrics on http://127.0.0.1:%d/metrics', source, server.port)
 
   def one_pass(sink, since) -> bool:
     try:
@@ -136,6 +145,7 @@ def main(source: str, description: str, add_arguments: Callable[[argparse.Argume
       return True
     except (ApiError, PublishError, SecretError) as e:
       log.error('%s: run failed: %s: %s', source, type(e).__name__, e)
+      agent_metrics.pass_failed(source, e)
       return False
 
   if args.dry_run:

@@ -17,6 +17,7 @@ from typing import Callable, Iterator, NamedTuple, Optional, TextIO, Union
 
 import pydantic
 
+from agents import metrics as agent_metrics
 from agents.checkpoint import CheckpointStore
 from agents.redaction import redacted
 from agents.topics import AgentTopics
@@ -199,6 +200,7 @@ def run_once(agent: SourceAgent, sink: Sink, store: Optional[CheckpointStore], *
   for span_start, span_end in spans:
     try:
       for page in agent.fetch(span_start, span_end):
+        agent_metrics.FETCHED.labels(agent.source).inc(len(page))
         for item in page:
           _route(agent.source, item, sink, stats)
         stats.pages += 1
@@ -208,6 +210,7 @@ def run_once(agent: SourceAgent, sink: Sink, store: Optional[CheckpointStore], *
     except MalformedResponse as e:
       sink.dead_letter(agent.source, Rejected(None, e.body, str(e), type(e).__name__))
       stats.dead_lettered += 1
+      agent_metrics.dead_letter(agent.source, type(e).__name__)
       sink.commit()
       log.error('%s: %s; dead-lettered, checkpoint stays at %s', agent.source, e,
                 stats.checkpoint or saved)
@@ -217,6 +220,7 @@ def run_once(agent: SourceAgent, sink: Sink, store: Optional[CheckpointStore], *
     if agent.windowed and store is not None and sink.durable:
       store.save(span_end)
       stats.checkpoint = span_end
+  agent_metrics.pass_succeeded(agent.source)
   log.info('%s: done: %s', agent.source, stats.line())
   return stats
 
@@ -225,13 +229,16 @@ def _route(source: str, item: Item, sink: Sink, stats: RunStats) -> None:
   if isinstance(item, Rejected):
     sink.dead_letter(source, item)
     stats.dead_lettered += 1
+    agent_metrics.dead_letter(source, item.error_class)
     return
   key, obj = item
   reason = shape_error(source, obj) or (None if key else 'no native id')
   if reason is None:
     sink.emit(source, key, obj)
     stats.published += 1
+    agent_metrics.PUBLISHED.labels(source).inc()
     return
   payload = json.dumps(obj, ensure_ascii=False).encode('utf-8')
   sink.dead_letter(source, Rejected(key or None, payload, reason, 'ShapeError'))
   stats.dead_lettered += 1
+  agent_metrics.dead_letter(source, 'ShapeError')
