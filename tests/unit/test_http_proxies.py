@@ -228,7 +228,7 @@ def test_permanent_errors_of_the_api_are_not_proxy_failures(proxies, tmp_path):
     assert client.proxies.num_benched == 0 and len(api.requests) == 1
 
 
-def test_every_agent_takes_the_proxy_flags(proxies, tmp_path, monkeypatch, capsys):
+def test_every_agent_takes_the_proxy_flags(proxies, tmp_path, monkeypatch, caplog):
   """`python -m agents.<source> --proxies_ref=file:PATH`: the agent's requests go through them."""
   from agents import cli, openweather
   a, b, c = proxies
@@ -242,4 +242,5 @@ def test_every_agent_takes_the_proxy_flags(proxies, tmp_path, monkeypatch, capsy
         '--checkpoint-dir', str(tmp_path / 'ck'), '--log-level', 'WARNING'])
   assert code == 0
   assert _carriers(api) == ['A', 'B'] * 4                  # 8 cities; C (407) benched once
-  assert C_WRONG_PASSWORD not in capsys.readouterr().err
+  assert f'proxy #2 (127.0.0.1:{c.port}) benched for 30s after HTTP 407' in caplog.text
+  assert C_WRONG_PASSWORD not in caplog.text
