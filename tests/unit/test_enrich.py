@@ -414,3 +414,22 @@ def test_the_config_chooses_the_context_sources():
                                                     weather_refresh_s=60))
   assert isinstance(weather.loader, LiveWeather) and weather.refresh_interval_s == 60
   assert catalog is None
+
+
+@pytest.mark.parametrize('runner,refresh,expected_refresh_s', [
+    ('DirectRunner', 'side_input', None), ('FlinkRunner', 'in_process', 60.0)])
+def test_the_pipeline_options_land_in_the_enrich_config(runner, refresh, expected_refresh_s):
+  """`python -m pipeline` chooses the context sources and their refresh once, in EnrichConfig."""
+  from pipeline.__main__ import build_graph_config
+  from pipeline.runners import Plan
+  argv = [f'--runner={runner}', '--weather_snapshot=/ctx/weather.json',
+          '--product_catalog=/ctx/catalog.json', '--weather_refresh_seconds=60',
+          '--catalog_refresh_seconds=60', '--weather_max_age_seconds=1800',
+          f'--dlq_key_ref=env:{fakes.DLQ_KEY_ENV}', f'--pseudonym_key_ref=env:{fakes.HMAC_KEY_ENV}']
+  options = PipelineOptions(argv)
+  enrich = build_graph_config(options, Plan(options, argv)).process.enrich
+  assert enrich.context_refresh.value == refresh
+  assert (enrich.weather_snapshot, enrich.product_catalog) == ('/ctx/weather.json',
+                                                               '/ctx/catalog.json')
+  assert enrich.weather_refresh_s == enrich.catalog_refresh_s == expected_refresh_s
+  assert enrich.weather_max_age_s == 1800
