@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import random
 import re
-from typing import Any, Callable, Iterator, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple
 
 import apache_beam as beam
 
@@ -63,27 +62,10 @@ class SinkWriteError(Exception):
     self.error_class = error_class
 
 
-@dataclasses.dataclass
-class Buffer:
-  """Items of one target and window waiting in a write DoFn, and when the first arrived."""
-  started: float
-  items: list
-
-
 class SinkResult(NamedTuple):
   """The two outputs of `WriteToSnowflake` and `WriteToWeaviate`."""
   written: beam.PCollection        # of Written
   failures: beam.PCollection       # of WriteFailure
-
-
-def sink_result(records, mapping_failures, batched) -> SinkResult:
-  """The write transforms' tail: the batch DoFn's outputs (cut in fixed windows) go back to the
-  input's windowing, so the graph can flatten them with its own; mapping failures join them."""
-  windowfn = records.windowing.windowfn
-  batch_failures = batched[FAILED_TAG] | 'RewindowFailures' >> beam.WindowInto(windowfn)
-  failures = (mapping_failures, batch_failures) | 'FlattenFailures' >> beam.Flatten()
-  written = batched[WRITTEN_TAG] | 'RewindowWritten' >> beam.WindowInto(windowfn)
-  return SinkResult(written=written, failures=failures)
 
 
 def error_text(error: BaseException) -> str:
@@ -115,21 +97,7 @@ def without_embedding(record: Any) -> Any:
   """The record without its vector (normalized records are frozen dataclasses)."""
   if getattr(record, 'embedding', None) is None:
     return record
-  import dataclasses  # local: only records with a vector get here
   return dataclasses.replace(record, embedding=None)
-
-
-def backoff_delays(retries: int, base_s: float, cap_s: float,
-                   rng: Optional[random.Random] = None) -> Iterator[float]:
-  """Exponential backoff with equal jitter: delay i is in [d/2, d], d = min(cap, base * 2^i).
-
-  Half of each delay is fixed so that the retries together outlast a short outage (a
-  server restart), the other half random so that workers do not retry in lockstep.
-  """
-  rng = rng or random.Random()
-  for attempt in range(retries):
-    delay = min(cap_s, base_s * (2 ** attempt))
-    yield delay / 2 + rng.uniform(0, delay / 2)
 
 
 def utc_now() -> datetime.datetime:

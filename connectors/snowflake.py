@@ -9,31 +9,20 @@ stack uses fakesnow over HTTP through the same code path (`host`/`port`/`protoco
   records ─ ToTableRows ─ WindowIntoBatches ─ MergeBatches ─▶ written
                  └──────── unmappable ─────────────┴────────────▶ failures
 
-Batches are cut in the write DoFn, per table and window: flushed at `batch_size` rows, when
-the oldest buffered row is older than `max_buffering_s` (checked as rows arrive) and at the
-end of every bundle. Not GroupIntoBatches: its processing-time timer sends the DirectRunner
-to a runner that refuses our cross-language Kafka read, and Beam 2.73's portable runner
-loses the window-end timers of all but one stateful stage of a pipeline (seen here with two
-sinks), which would silently drop a sink's last batch.
+Batching, flushing (by count, by age, at bundle end), retries, the failure output and the
+rewindowing are connectors/batching_sink.py's; this module says how rows are staged and
+MERGEd, which errors are transient, and how a bad row is isolated (by halving its batch).
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import re
-import time
-from typing import Any, Iterable, Optional
+from typing import Any, Iterator, Optional
 
-import apache_beam as beam
-from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import FixedWindows
-from apache_beam.utils.windowed_value import WindowedValue
-
+from connectors.batching_sink import BatchingConfig, BatchingWrite, BatchWriteFn, ToItemsFn
 from connectors.secrets import SecretRef
-from connectors.sink_results import (FAILED_TAG, METRICS_NAMESPACE, WRITTEN_TAG, Buffer, Clock,
-                                     SinkResult, WriteFailure, Written, backoff_delays,
-                                     error_text, scrub_values, sink_result, utc_now,
-                                     without_embedding)
+from connectors.sink_results import Clock, error_text, scrub_values, utc_now, without_embedding
 from connectors.snowflake_tables import TABLES, TableRow, TableSpec, rows_for
 
 _LOG = logging.getLogger(__name__)
@@ -42,13 +31,13 @@ SINK = 'snowflake'
 STAGE = 'sink_snowflake'
 
 
-@dataclasses.dataclass(frozen=True)
-class SnowflakeConfig:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SnowflakeConfig(BatchingConfig):
   """Where and how to write. Secrets are references (env:NAME / file:PATH), resolved in setup().
 
   Auth: `password_ref`, or `private_key_ref` (PEM file) with an optional
   `private_key_passphrase_ref`. Local fakesnow: host='127.0.0.1', port=8765, protocol='http',
-  emulator=True (any password).
+  emulator=True (any password). Batching fields: BatchingConfig (rows per MERGE: batch_size).
   """
   account: str
   user: str
@@ -64,14 +53,7 @@ class SnowflakeConfig:
   protocol: str = 'https'
   emulator: bool = False                   # fakesnow: migrations skip real-Snowflake-only files
   query_tag: str = 'millionx-sensory-pipeline'
-  window_s: float = 60.0                   # fixed windows the batches are cut in
   batch_size: int = 500                    # rows per MERGE, at most
-  # A partial batch is flushed when its oldest item is older than this (checked as items
-  # arrive); None: at the end of the bundle only (every bundle's end flushes all batches).
-  max_buffering_s: Optional[float] = 10.0
-  max_retries: int = 8                     # transient errors, per batch
-  retry_base_s: float = 0.5
-  retry_cap_s: float = 20.0
   network_timeout_s: int = 60              # the connector's own retries of one request stop here
   login_timeout_s: int = 30
 
@@ -88,11 +70,7 @@ class SnowflakeConfig:
         SecretRef.parse(ref)   # Raises on a malformed reference, at graph construction.
     if self.protocol not in ('https', 'http'):
       raise ValueError("SnowflakeConfig.protocol must be 'https' or 'http'")
-    if self.batch_size < 1 or self.window_s <= 0 or (
-        self.max_buffering_s is not None and self.max_buffering_s <= 0):
-      raise ValueError('SnowflakeConfig: batch_size, window_s and max_buffering_s must be positive')
-    if self.max_retries < 0 or self.retry_base_s <= 0 or self.retry_cap_s < self.retry_base_s:
-      raise ValueError('SnowflakeConfig: retries must be >= 0 and 0 < retry_base_s <= retry_cap_s')
+    super().__post_init__()
 
   def qualified(self, table: str) -> str:
     return f'{self.database}.{self.schema}.{table}'
@@ -101,8 +79,7 @@ class SnowflakeConfig:
     """What the runner's UI may show: no secrets, only where they come from."""
     return {'account': self.account, 'database': self.database, 'schema': self.schema,
             'host': self.host or '', 'auth': 'key_pair' if self.private_key_ref else 'password',
-            'query_tag': self.query_tag, 'window_s': self.window_s,
-            'batch_size': self.batch_size, 'max_buffering_s': self.max_buffering_s}
+            'query_tag': self.query_tag, **self.batching_display_data()}
 
 
 def connect(config: SnowflakeConfig, autocommit: bool = True):
@@ -189,159 +166,28 @@ def _classify(error: BaseException) -> Exception:
   if isinstance(error, sf.Error) or isinstance(error, (OSError, TimeoutError)):
     # OperationalError, InterfaceError, HTTP 5xx/429, timeouts, refused connections.
     return _Transient(_describe(error))
-  raise error   # A bug of ours: let the runner retry the bundle and surface it.
+  raise error   # Not the connector's: the batch's last-resort catch makes it dead letters.
 
 
 # ---- the write DoFn -------------------------------------------------------------------------
 
-class _MergeBatchesFn(beam.DoFn):
-  """Writes (table, rows) batches: stage, MERGE, COMMIT; retries; isolates bad rows.
+class _MergeBatchesFn(BatchWriteFn):
+  """Writes batches of one table's rows: stage, MERGE, COMMIT in one transaction; a bad row is
+  isolated by halving the batch until it stands alone."""
+  SINK = SINK
+  STAGE = STAGE
+  UNIT = 'rows'
 
-  Rows are buffered per table and window, flushed when a buffer is full or old, and in
-  finish_bundle(), so a bundle is never committed with rows still buffered.
-  """
-
-  def __init__(self, config: SnowflakeConfig, clock: Clock = utc_now, sleep=time.sleep):
-    self._config = config
-    self._clock = clock
-    self._sleep = sleep
+  def __init__(self, config: SnowflakeConfig, clock: Clock = utc_now, **kwargs):
+    super().__init__(config, clock, **kwargs)
     self._conn = None
     self._staged: set[str] = set()
-    self._buffers: dict[tuple[str, Any], Buffer] = {}
 
-  def display_data(self):
-    return self._config.display_data()
-
-  def setup(self):
-    self._rows_written = Metrics.counter(METRICS_NAMESPACE, 'num_snowflake_rows_written')
-    self._rows_failed = Metrics.counter(METRICS_NAMESPACE, 'num_snowflake_rows_failed')
-    self._retries = Metrics.counter(METRICS_NAMESPACE, 'num_snowflake_retries')
-    self._batches = Metrics.counter(METRICS_NAMESPACE, 'num_snowflake_batches')
-    self._latency = Metrics.distribution(METRICS_NAMESPACE, 'snowflake_batch_latency_ms')
-    try:
-      self._open()
-    except Exception as e:  # Unreachable now: the first write reconnects, with retries.
-      if not isinstance(_classify(e), _Transient):
-        raise
-      _LOG.warning('Snowflake unreachable at setup (%s); will connect on first write',
-                   type(e).__name__)
-
-  def teardown(self):
-    self._close()
-
-  def start_bundle(self):
-    self._buffers = {}
-
-  def process(self, row: TableRow, window=beam.DoFn.WindowParam):
-    key = (row.table, window)
-    buffer = self._buffers.get(key)
-    if buffer is None:
-      buffer = self._buffers[key] = Buffer(time.monotonic(), [])
-    buffer.items.append(row)
-    if (len(buffer.items) >= self._config.batch_size or
-        self._config.max_buffering_s is not None and
-        time.monotonic() - buffer.started > self._config.max_buffering_s):
-      del self._buffers[key]
-      yield from self._write(row.table, buffer.items)
-
-  def finish_bundle(self):
-    buffers, self._buffers = self._buffers, {}
-    for (table, window), buffer in buffers.items():
-      for output in self._write(table, buffer.items):
-        if isinstance(output, beam.pvalue.TaggedOutput):
-          yield beam.pvalue.TaggedOutput(
-              output.tag, WindowedValue(output.value, window.max_timestamp(), [window]))
-        else:
-          yield WindowedValue(output, window.max_timestamp(), [window])
-
-  # -- writing --
-
-  def _write(self, table: str, rows: list[TableRow]) -> Iterable[Any]:
-    spec = TABLES[table]
-    # MERGE needs unique keys; the last copy wins. A key is reported once, however many copies.
-    unique = list({row.key: row for row in rows}.values())
-    written, failed = self._write_isolating(spec, unique)
-    for row in written:
-      yield Written(SINK, table, row.key, row.source)
-    now = self._clock()
-    for row, reason in failed:
-      yield beam.pvalue.TaggedOutput(FAILED_TAG, WriteFailure(
-          STAGE, table, without_embedding(row.record), reason[0], reason[1], now))
-
-  def _write_isolating(self, spec: TableSpec, rows: list[TableRow]):
-    """Writes rows; on a bad-rows error halves the batch until the bad rows stand alone."""
-    try:
-      self._write_with_retries(spec, rows)
-      self._rows_written.inc(len(rows))
-      return rows, []
-    except _BadBatch as e:
-      self._rows_failed.inc(len(rows))
-      return [], [(row, ('SnowflakeBatchError', str(e))) for row in rows]
-    except _BadRows as e:
-      if len(rows) == 1:
-        self._rows_failed.inc()
-        return [], [(rows[0], ('SnowflakeDataError', str(e)))]
-    middle = len(rows) // 2
-    ok_left, bad_left = self._write_isolating(spec, rows[:middle])
-    ok_right, bad_right = self._write_isolating(spec, rows[middle:])
-    return ok_left + ok_right, bad_left + bad_right
-
-  def _write_with_retries(self, spec: TableSpec, rows: list[TableRow]) -> None:
-    config = self._config
-    delays = backoff_delays(config.max_retries, config.retry_base_s, config.retry_cap_s)
-    while True:
-      start = time.monotonic()
-      try:
-        self._merge(spec, rows)
-        self._batches.inc()
-        self._latency.update(int((time.monotonic() - start) * 1000))
-        return
-      except Exception as e:  # Classified below: transient retried, data/batch raised typed.
-        outcome = _classify(e)
-        self._rollback()
-        if not isinstance(outcome, _Transient):
-          raise outcome from e
-        delay = next(delays, None)
-        if delay is None:
-          raise RuntimeError(
-              f'Snowflake write to {spec.name} failed after {config.max_retries} retries: '
-              f'{outcome}') from e
-        self._retries.inc()
-        _LOG.warning('Snowflake write to %s failed (%s); retry in %.1f s',
-                     spec.name, type(e).__name__, delay)
-        self._close()
-        self._sleep(delay)
-
-  def _merge(self, spec: TableSpec, rows: list[TableRow]) -> None:
-    if self._conn is None:
-      self._open()
-    cursor = self._conn.cursor()
-    try:
-      if spec.name not in self._staged:
-        # DDL commits implicitly in Snowflake, so the stage is made before BEGIN, once a session.
-        cursor.execute(spec.create_stage_sql())
-        self._staged.add(spec.name)
-      cursor.execute('BEGIN')
-      cursor.execute(spec.clear_stage_sql())
-      cursor.execute(spec.insert_stage_sql(), (spec.stage_batch_parameter(rows),))
-      cursor.execute(spec.merge_sql(self._config.qualified(spec.name)))
-      cursor.execute('COMMIT')
-    finally:
-      cursor.close()
-
-  def _rollback(self) -> None:
-    if self._conn is None:
-      return
-    try:
-      self._conn.rollback()
-    except Exception:  # The session may be gone; reconnecting discards the transaction anyway.
-      self._close()
-
-  def _open(self) -> None:
+  def open(self) -> None:
     self._conn = connect(self._config)
     self._staged = set()
 
-  def _close(self) -> None:
+  def close(self) -> None:
     conn, self._conn = self._conn, None
     self._staged = set()
     if conn is not None:
@@ -350,52 +196,85 @@ class _MergeBatchesFn(beam.DoFn):
       except Exception:  # Closing a dead session fails; it is gone either way.
         pass
 
-
-class _ToTableRowsFn(beam.DoFn):
-  """A record → its table rows (its own, plus its weather observation); unmappable → failures."""
-
-  def __init__(self, clock: Clock = utc_now):
-    self._clock = clock
-
-  def setup(self):
-    self._unmappable = Metrics.counter(METRICS_NAMESPACE, 'num_snowflake_rows_unmappable')
-
-  def process(self, record):
+  def is_transient(self, error: BaseException) -> bool:
+    if isinstance(error, _Transient):
+      return True
     try:
-      rows = list(rows_for(record))
-    except (TypeError, ValueError) as e:
-      self._unmappable.inc()
-      yield beam.pvalue.TaggedOutput(FAILED_TAG, WriteFailure(
-          STAGE, type(record).__name__, without_embedding(record), type(e).__name__,
-          error_text(e), self._clock()))
+      return isinstance(_classify(error), _Transient)
+    except Exception:  # _classify re-raises what it does not know: not transient.
+      return False
+
+  def write_batch(self, table: str, rows: list[TableRow]) -> dict:
+    return dict(self._write_isolating(TABLES[table], rows))
+
+  def _write_isolating(self, spec: TableSpec, rows: list[TableRow]) -> list:
+    """Writes rows; on a bad-rows error halves the batch until the bad rows stand alone.
+    Returns (key, (error_class, message)) of the rows refused for good."""
+    try:
+      self.retrying(spec.name, lambda pending: self._merge(spec, pending), rows)
+      return []
+    except _BadBatch as e:
+      return [(row.key, ('SnowflakeBatchError', str(e))) for row in rows]
+    except _BadRows as e:
+      if len(rows) == 1:
+        return [(rows[0].key, ('SnowflakeDataError', str(e)))]
+    middle = len(rows) // 2
+    return self._write_isolating(spec, rows[:middle]) + self._write_isolating(spec, rows[middle:])
+
+  def _merge(self, spec: TableSpec, rows: list[TableRow]) -> None:
+    """One transaction; a connector error is rolled back and raised as what the sink does
+    about it (_Transient, _BadRows, _BadBatch; anything else as itself)."""
+    try:
+      if self._conn is None:
+        self.open()
+      cursor = self._conn.cursor()
+      try:
+        if spec.name not in self._staged:
+          # DDL commits implicitly in Snowflake, so the stage is made before BEGIN, once a session.
+          cursor.execute(spec.create_stage_sql())
+          self._staged.add(spec.name)
+        cursor.execute('BEGIN')
+        cursor.execute(spec.clear_stage_sql())
+        cursor.execute(spec.insert_stage_sql(), (spec.stage_batch_parameter(rows),))
+        cursor.execute(spec.merge_sql(self._config.qualified(spec.name)))
+        cursor.execute('COMMIT')
+      finally:
+        cursor.close()
+    except Exception as e:  # Classified below; what _classify does not know is raised as is.
+      self._rollback()
+      raise _classify(e) from e
+
+  def _rollback(self) -> None:
+    if self._conn is None:
       return
-    for row in rows:
-      yield row._replace(record=without_embedding(row.record))
+    try:
+      self._conn.rollback()
+    except Exception:  # The session may be gone; reconnecting discards the transaction anyway.
+      self.close()
 
 
+def _table_rows(record) -> Iterator[TableRow]:
+  """A record → its table rows (its own, plus its weather observation), carrying the record
+  without its vector for a failure."""
+  for row in rows_for(record):
+    yield row._replace(record=without_embedding(row.record))
 
-class WriteToSnowflake(beam.PTransform):
+
+class WriteToSnowflake(BatchingWrite):
   """SocialPost | MarketOrder | DeadLetter → SinkResult(written: Written, failures: WriteFailure).
 
   Writes each record to its table (posts, orders, dead letters) and each record's weather
   observation to WEATHER_OBSERVATIONS. Tables must exist: `python -m connectors.snowflake_migrate`.
   """
+  TO_ITEMS_LABEL = 'ToTableRows'
+  ITEMS_TAG = 'rows'
+  WRITE_LABEL = 'MergeBatches'
 
   def __init__(self, config: SnowflakeConfig, clock: Clock = utc_now):
-    super().__init__()
-    self._config = config
-    self._clock = clock
+    super().__init__(config, clock)
 
-  def display_data(self):
-    return self._config.display_data()
+  def to_items_fn(self) -> ToItemsFn:
+    return ToItemsFn(SINK, STAGE, 'rows', _table_rows, self._clock)
 
-  def expand(self, records) -> SinkResult:
-    config = self._config
-    rows = records | 'ToTableRows' >> beam.ParDo(
-        _ToTableRowsFn(self._clock)).with_outputs(FAILED_TAG, main='rows')
-    merged = (
-        rows.rows
-        | 'WindowIntoBatches' >> beam.WindowInto(FixedWindows(config.window_s))
-        | 'MergeBatches' >> beam.ParDo(
-            _MergeBatchesFn(config, self._clock)).with_outputs(FAILED_TAG, main=WRITTEN_TAG))
-    return sink_result(records, rows[FAILED_TAG], merged)
+  def write_fn(self) -> BatchWriteFn:
+    return _MergeBatchesFn(self._config, self._clock)

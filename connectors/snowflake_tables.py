@@ -45,10 +45,15 @@ class Column(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class TableSpec:
-  """A target table: its key, its columns in staging order, and the SQL that loads a batch."""
+  """A target table: its key, its columns in staging order, and the SQL that loads a batch.
+
+  `version_column` (the source's own update time) orders versions of one key: a row is never
+  replaced by an older version of itself, whatever order the versions arrive in.
+  """
   name: str
   key: str
   columns: tuple[Column, ...]
+  version_column: Optional[str] = None
 
   @property
   def stage_name(self) -> str:
@@ -83,16 +88,23 @@ class TableSpec:
     return json.dumps([row.values for row in rows], ensure_ascii=False, separators=(',', ':'))
 
   def merge_sql(self, qualified_name: str) -> str:
-    """MERGE on the key. A replayed row (same RECORD_HASH) matches and changes nothing."""
+    """MERGE on the key. A replayed row (same RECORD_HASH) matches and changes nothing; an
+    older version (by `version_column`) matches and changes nothing either. A row without a
+    version never replaces one with a version."""
     select = ', '.join(f"{c.conversion.format(c=c.name)} AS {c.name}" for c in self.columns)
     all_cols = self.column_names + ('LOADED_AT',)
     updates = ', '.join(f'{c} = s.{c}' for c in all_cols if c != self.key)
     values = ', '.join(f's.{c}' for c in all_cols)
+    newer = ''
+    if self.version_column:
+      v = self.version_column
+      newer = f'AND (t.{v} IS NULL OR s.{v} >= t.{v}) '
     return (
         f'MERGE INTO {qualified_name} t USING ('
         f'SELECT {select}, CURRENT_TIMESTAMP() AS LOADED_AT FROM {self.stage_name}) s '
         f'ON t.{self.key} = s.{self.key} '
-        f'WHEN MATCHED AND t.RECORD_HASH IS DISTINCT FROM s.RECORD_HASH THEN UPDATE SET {updates} '
+        f'WHEN MATCHED AND t.RECORD_HASH IS DISTINCT FROM s.RECORD_HASH {newer}'
+        f'THEN UPDATE SET {updates} '
         f'WHEN NOT MATCHED THEN INSERT ({", ".join(all_cols)}) VALUES ({values})')
 
 
@@ -165,7 +177,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         Column('EMBEDDING_MODEL'),
         *_KAFKA,
         *_TRAILER,
-    )),
+    ), version_column='UPDATED_AT'),
     TableSpec(WEATHER_OBSERVATIONS, 'OBSERVATION_ID', (
         Column('OBSERVATION_ID', TEXT, True),
         Column('CITY_ID', INTEGER, True),
@@ -208,6 +220,11 @@ class TableRow(NamedTuple):
   source: str
   values: tuple[Optional[str], ...]
   record: Any              # what a WriteFailure carries if this row cannot be written
+  version: Optional[datetime.datetime] = None   # the table's version_column, if it has one
+
+  @property
+  def target(self) -> str:
+    return self.table
 
 
 class UnmappableRecord(TypeError):
@@ -236,15 +253,27 @@ def rows_for(record: Any) -> Iterator[TableRow]:
     yield _row(WEATHER_OBSERVATIONS, 'openweather', _weather_values(weather), record)
 
 
+# Columns left out of RECORD_HASH: when this pipeline processed the record, not what it says.
+# A replay (the same Kafka record read again) then hashes the same and changes nothing.
+_NOT_HASHED = frozenset({'INGEST_TIME'})
+
+
 def _row(table: str, source: str, values: dict[str, Any], record: Any) -> TableRow:
   spec = TABLES[table]
   texts = {name: _text(value) for name, value in values.items()}
-  texts['RECORD_HASH'] = _hash(texts)
+  texts['RECORD_HASH'] = _hash({k: v for k, v in texts.items() if k not in _NOT_HASHED})
   for column in spec.columns:
     if column.required and texts.get(column.name) is None:
       raise MissingRequiredValue(f'{table}.{column.name} is required but the record has none')
+  version = _utc(values.get(spec.version_column)) if spec.version_column else None
   return TableRow(table, texts[spec.key], source,
-                  tuple(texts.get(c.name) for c in spec.columns), record)
+                  tuple(texts.get(c.name) for c in spec.columns), record, version)
+
+
+def _utc(value: Optional[datetime.datetime]) -> Optional[datetime.datetime]:
+  if value is not None and value.tzinfo is None:
+    return value.replace(tzinfo=datetime.timezone.utc)
+  return value
 
 
 def _text(value: Any) -> Optional[str]:

@@ -1,4 +1,4 @@
-"""WriteToWeaviate: idempotent batch imports of embedded posts and orders, and their collections.
+"""WriteToWeaviate: idempotent batch imports of embedded posts and orders.
 
 Each object's UUID is the record's `event_id` (itself a UUIDv5 of source, kind and native
 id), so a replayed record overwrites its object instead of adding one. Batches go through the
@@ -10,40 +10,34 @@ are sent as plain float lists (`insert_many` has dropped NumPy vectors: client #
   records ─ ToObjects ─ WindowIntoBatches ─ ImportBatches ─▶ written
                 └── not a post or order ──────┴───────────▶ failures
 
-Batches are cut in the write DoFn per collection and window, as in connectors/snowflake.py
-(which says why not GroupIntoBatches).
+Batching, flushing, retries, the failure output and the rewindowing are
+connectors/batching_sink.py's; this module says how a record becomes an object, which errors
+are transient, and how one batch is imported and checked.
 
-Collections: `python -m connectors.weaviate --local` creates them (idempotent).
+Collections (schema and command): connectors/weaviate_schema.py;
+`python -m connectors.weaviate --local` creates them (idempotent).
 """
 from __future__ import annotations
 
-import argparse
-import concurrent.futures
 import dataclasses
 import datetime
+import functools
 import logging
 import sys
-import time
 import uuid
-from typing import Any, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional
 
-import apache_beam as beam
-from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import FixedWindows
-from apache_beam.utils.windowed_value import WindowedValue
-
+from connectors.batching_sink import BatchingConfig, BatchingWrite, BatchWriteFn, ToItemsFn
 from connectors.secrets import SecretRef
-from connectors.sink_results import (FAILED_TAG, METRICS_NAMESPACE, WRITTEN_TAG, Buffer, Clock,
-                                     SinkResult, WriteFailure, Written, backoff_delays,
-                                     error_text, scrub_values, sink_result, utc_now,
-                                     without_embedding)
+from connectors.sink_results import Clock, error_text, scrub_values, utc_now, without_embedding
+from connectors.weaviate_schema import (ORDERS_COLLECTION, POSTS_COLLECTION, VECTOR_NAME,  # noqa: F401 (re-exported)
+                                        ensure_collections)
 from schemas.normalized import MarketOrder, SocialPost
 
 _LOG = logging.getLogger(__name__)
 
 SINK = 'weaviate'
 STAGE = 'sink_weaviate'
-VECTOR_NAME = 'default'
 
 # Object-level error messages that mean "try again", not "this object is bad". A restarting
 # Weaviate answers a batch with object errors, not a failed call: while it stops, "already shut
@@ -57,9 +51,10 @@ _TRANSIENT_OBJECT_ERRORS = ('deadline exceeded', 'timeout', 'unavailable', 'conn
                             'shutdown in progress', 'shutting down', 'has shutdown')
 
 
-@dataclasses.dataclass(frozen=True)
-class WeaviateConfig:
-  """Where to write. `api_key_ref` (env:NAME / file:PATH) is optional and resolved in setup()."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WeaviateConfig(BatchingConfig):
+  """Where to write. `api_key_ref` (env:NAME / file:PATH) is optional and resolved in setup().
+  Batching fields: BatchingConfig (objects per insert_many: batch_size)."""
   http_host: str = '127.0.0.1'
   http_port: int = 8080
   http_secure: bool = False
@@ -67,17 +62,10 @@ class WeaviateConfig:
   grpc_port: int = 50051
   grpc_secure: bool = False
   api_key_ref: Optional[str] = None
-  posts_collection: str = 'SocialPost'
-  orders_collection: str = 'MarketOrder'
+  posts_collection: str = POSTS_COLLECTION
+  orders_collection: str = ORDERS_COLLECTION
   vector_dim: int = 384
-  window_s: float = 60.0
   batch_size: int = 200
-  # A partial batch is flushed when its oldest item is older than this (checked as items
-  # arrive); None: at the end of the bundle only (every bundle's end flushes all batches).
-  max_buffering_s: Optional[float] = 10.0
-  max_retries: int = 8
-  retry_base_s: float = 0.5
-  retry_cap_s: float = 20.0
   timeout_s: float = 60.0
 
   def __post_init__(self):
@@ -89,18 +77,15 @@ class WeaviateConfig:
         raise ValueError(f'WeaviateConfig.{name} must be a class name like "SocialPost"')
     if self.posts_collection == self.orders_collection:
       raise ValueError('WeaviateConfig: posts and orders collections must differ')
-    if self.batch_size < 1 or self.window_s <= 0 or (
-        self.max_buffering_s is not None and self.max_buffering_s <= 0) or self.vector_dim < 1:
-      raise ValueError('WeaviateConfig: batch_size, window_s, max_buffering_s, vector_dim must be positive')
-    if self.max_retries < 0 or self.retry_base_s <= 0 or self.retry_cap_s < self.retry_base_s:
-      raise ValueError('WeaviateConfig: retries must be >= 0 and 0 < retry_base_s <= retry_cap_s')
+    if self.vector_dim < 1:
+      raise ValueError('WeaviateConfig: vector_dim must be positive')
+    super().__post_init__()
 
   def display_data(self) -> dict[str, Any]:
     return {'http': f'{self.http_host}:{self.http_port}', 'grpc': f'{self.grpc_host}:{self.grpc_port}',
             'auth': 'api_key' if self.api_key_ref else 'anonymous',
             'posts_collection': self.posts_collection, 'orders_collection': self.orders_collection,
-            'window_s': self.window_s, 'batch_size': self.batch_size,
-            'max_buffering_s': self.max_buffering_s}
+            **self.batching_display_data()}
 
 
 def open_client(config: WeaviateConfig):
@@ -117,81 +102,6 @@ def open_client(config: WeaviateConfig):
           init=min(30, config.timeout_s), query=config.timeout_s, insert=config.timeout_s)))
 
 
-# ---- collections ---------------------------------------------------------------------------
-
-def _post_properties():
-  from weaviate.classes.config import DataType, Property, Tokenization
-  field = dict(tokenization=Tokenization.FIELD)
-  return [
-      Property(name='event_id', data_type=DataType.TEXT, **field),
-      Property(name='source', data_type=DataType.TEXT, **field),
-      Property(name='kind', data_type=DataType.TEXT, **field),
-      Property(name='native_id', data_type=DataType.TEXT, **field),
-      Property(name='event_time', data_type=DataType.DATE),
-      Property(name='text', data_type=DataType.TEXT),
-      Property(name='hashtags', data_type=DataType.TEXT_ARRAY, **field),
-      Property(name='city', data_type=DataType.TEXT, **field),
-      Property(name='region_code', data_type=DataType.TEXT, **field),
-      Property(name='like_count', data_type=DataType.INT),
-      Property(name='comment_count', data_type=DataType.INT),
-      Property(name='share_count', data_type=DataType.INT),
-      Property(name='view_count', data_type=DataType.INT),
-      Property(name='weather_condition', data_type=DataType.TEXT, **field),
-      Property(name='embedding_model', data_type=DataType.TEXT, **field),
-      Property(name='kafka_topic', data_type=DataType.TEXT, **field),
-      Property(name='kafka_partition', data_type=DataType.INT),
-      Property(name='kafka_offset', data_type=DataType.INT),
-  ]
-
-
-def _order_properties():
-  from weaviate.classes.config import DataType, Property, Tokenization
-  field = dict(tokenization=Tokenization.FIELD)
-  return [
-      Property(name='event_id', data_type=DataType.TEXT, **field),
-      Property(name='source', data_type=DataType.TEXT, **field),
-      Property(name='native_id', data_type=DataType.TEXT, **field),
-      Property(name='order_number', data_type=DataType.TEXT, **field),
-      Property(name='event_time', data_type=DataType.DATE),
-      Property(name='status', data_type=DataType.TEXT, **field),
-      Property(name='currency', data_type=DataType.TEXT, **field),
-      Property(name='total_price', data_type=DataType.NUMBER),
-      Property(name='item_count', data_type=DataType.INT),
-      Property(name='product_titles', data_type=DataType.TEXT_ARRAY),
-      Property(name='skus', data_type=DataType.TEXT_ARRAY, **field),
-      Property(name='categories', data_type=DataType.TEXT_ARRAY, **field),
-      Property(name='city', data_type=DataType.TEXT, **field),
-      Property(name='country', data_type=DataType.TEXT, **field),
-      Property(name='note', data_type=DataType.TEXT),
-      Property(name='weather_condition', data_type=DataType.TEXT, **field),
-      Property(name='embedding_model', data_type=DataType.TEXT, **field),
-      Property(name='kafka_topic', data_type=DataType.TEXT, **field),
-      Property(name='kafka_partition', data_type=DataType.INT),
-      Property(name='kafka_offset', data_type=DataType.INT),
-  ]
-
-
-def ensure_collections(client, config: WeaviateConfig, log=lambda _: None) -> list[str]:
-  """Creates the posts and orders collections if missing: explicit properties, no vectorizer
-  (we bring the vectors), HNSW with cosine distance. Returns the names it created."""
-  from weaviate.classes.config import Configure, VectorDistances
-
-  created = []
-  for name, properties in ((config.posts_collection, _post_properties()),
-                           (config.orders_collection, _order_properties())):
-    if client.collections.exists(name):
-      log(f'exists  {name}')
-      continue
-    client.collections.create(
-        name, properties=properties,
-        vector_config=Configure.Vectors.self_provided(
-            name=VECTOR_NAME,
-            vector_index_config=Configure.VectorIndex.hnsw(distance_metric=VectorDistances.COSINE)))
-    created.append(name)
-    log(f'created {name}')
-  return created
-
-
 # ---- records → objects ---------------------------------------------------------------------
 
 class WeaviateObject(NamedTuple):
@@ -201,6 +111,19 @@ class WeaviateObject(NamedTuple):
   vector: Optional[list]       # plain floats, never NumPy
   source: str
   record: Any                  # without its embedding: what a WriteFailure carries
+
+  # What the batching skeleton reads: target, key, version (None: the last copy wins).
+  @property
+  def target(self) -> str:
+    return self.collection
+
+  @property
+  def key(self) -> str:
+    return self.uuid
+
+  @property
+  def version(self) -> None:
+    return None
 
 
 def _date(value: Optional[datetime.datetime]) -> Optional[str]:
@@ -270,10 +193,6 @@ def to_object(record: Any, config: WeaviateConfig) -> WeaviateObject:
 
 # ---- the write DoFn ------------------------------------------------------------------------
 
-class _Transient(Exception):
-  """Retry on a fresh client."""
-
-
 def _is_transient(error: BaseException) -> bool:
   from weaviate import exceptions as wx
   if isinstance(error, (wx.WeaviateConnectionError, wx.WeaviateGRPCUnavailableError,
@@ -287,139 +206,40 @@ def _is_transient(error: BaseException) -> bool:
   return type(error).__module__.split('.')[0] in ('httpx', 'httpcore', 'grpc')
 
 
-class _ImportStats(NamedTuple):
-  """What one batch's import did, counted by the DoFn's thread (metrics are thread-bound)."""
-  failed: dict            # uuid -> (error_class, message)
-  calls: int
-  retries: int
-  latency_ms: int
+class _ImportBatchesFn(BatchWriteFn):
+  """Imports batches of one collection's objects with insert_many; checks every object's error."""
+  SINK = SINK
+  STAGE = STAGE
+  UNIT = 'objects'
 
-
-class _ImportBatchesFn(beam.DoFn):
-  """Imports (collection, objects) batches with insert_many; checks every object's error.
-
-  Objects are buffered per collection and window and flushed when a buffer is full or old,
-  and in finish_bundle(), so a bundle is never committed with objects still buffered. One
-  batch is in flight on a background thread while the next one fills (the client's own
-  batch import overlaps the same way); its results are emitted from the DoFn's thread.
-  """
-
-  def __init__(self, config: WeaviateConfig, clock: Clock = utc_now, sleep=time.sleep):
-    self._config = config
-    self._clock = clock
-    self._sleep = sleep
+  def __init__(self, config: WeaviateConfig, clock: Clock = utc_now, **kwargs):
+    super().__init__(config, clock, **kwargs)
     self._client = None
-    self._executor = None
-    self._in_flight = None
-    self._buffers: dict[tuple[str, Any], Buffer] = {}
-
-  def display_data(self):
-    return self._config.display_data()
 
   def setup(self):
     # insert_many logs a failed batch's objects, properties included: never log element
     # contents. Object errors are counted and routed to the failures output instead.
     logging.getLogger('weaviate-client').setLevel(logging.ERROR)
-    self._written = Metrics.counter(METRICS_NAMESPACE, 'num_weaviate_objects_written')
-    self._failed = Metrics.counter(METRICS_NAMESPACE, 'num_weaviate_objects_failed')
-    self._retries = Metrics.counter(METRICS_NAMESPACE, 'num_weaviate_retries')
-    self._batches = Metrics.counter(METRICS_NAMESPACE, 'num_weaviate_batches')
-    self._latency = Metrics.distribution(METRICS_NAMESPACE, 'weaviate_batch_latency_ms')
-    self._executor = concurrent.futures.ThreadPoolExecutor(
-        max_workers=1, thread_name_prefix='weaviate-import')
-    try:
-      self._open()
-    except Exception as e:  # Unreachable now: the first import reconnects, with retries.
-      if not _is_transient(e):
-        raise
-      _LOG.warning('Weaviate unreachable at setup (%s); will connect on first import',
-                   type(e).__name__)
+    super().setup()
 
-  def teardown(self):
-    if self._executor is not None:
-      self._executor.shutdown(wait=True)
-      self._executor = None
-    self._close()
+  def open(self) -> None:
+    self._client = open_client(self._config)
 
-  def start_bundle(self):
-    self._buffers = {}
-    self._in_flight = None
-
-  def process(self, obj: WeaviateObject, window=beam.DoFn.WindowParam):
-    key = (obj.collection, window)
-    buffer = self._buffers.get(key)
-    if buffer is None:
-      buffer = self._buffers[key] = Buffer(time.monotonic(), [])
-    buffer.items.append(obj)
-    if (len(buffer.items) >= self._config.batch_size or
-        self._config.max_buffering_s is not None and
-        time.monotonic() - buffer.started > self._config.max_buffering_s):
-      del self._buffers[key]
-      yield from self._submit(obj.collection, window, buffer.items)
-
-  def finish_bundle(self):
-    buffers, self._buffers = self._buffers, {}
-    for (collection, window), buffer in buffers.items():
-      yield from self._submit(collection, window, buffer.items)
-    yield from self._drain()
-
-  def _submit(self, collection: str, window, objects: list[WeaviateObject]):
-    """Starts importing `objects`, after emitting the results of the batch before it."""
-    yield from self._drain()
-    unique = list({o.uuid: o for o in objects}.values())  # last wins, as the server would
-    future = self._executor.submit(self._import_with_retries, collection, unique)
-    self._in_flight = (future, collection, window, unique)
-
-  def _drain(self):
-    """Waits for the batch in flight; emits its written and failed objects in its window."""
-    if self._in_flight is None:
-      return
-    (future, collection, window, objects), self._in_flight = self._in_flight, None
-    stats = future.result()   # Raises what the import raised: the bundle fails and is retried.
-    self._batches.inc(stats.calls)
-    self._retries.inc(stats.retries)
-    self._latency.update(stats.latency_ms)
-    self._written.inc(len(objects) - len(stats.failed))
-    self._failed.inc(len(stats.failed))
-    now = self._clock()
-    for obj in objects:
-      reason = stats.failed.get(obj.uuid)
-      if reason is None:
-        value = Written(SINK, collection, obj.uuid, obj.source)
-        yield WindowedValue(value, window.max_timestamp(), [window])
-      else:
-        value = WriteFailure(STAGE, collection, obj.record, reason[0], reason[1], now)
-        yield beam.pvalue.TaggedOutput(
-            FAILED_TAG, WindowedValue(value, window.max_timestamp(), [window]))
-
-  def _import_with_retries(self, collection: str, objects: list[WeaviateObject]) -> _ImportStats:
-    """Runs on the import thread. Returns the permanent failures and what it took."""
-    config = self._config
-    delays = backoff_delays(config.max_retries, config.retry_base_s, config.retry_cap_s)
-    pending, failed, calls, retries = objects, {}, 0, 0
-    start = time.monotonic()
-    while True:
+  def close(self) -> None:
+    client, self._client = self._client, None
+    if client is not None:
       try:
-        calls += 1
-        retry = self._import(collection, pending, failed)
-      except Exception as e:  # Transient: retried below; anything else is raised.
-        if not _is_transient(e):
-          raise
-        retry, reason = pending, f'{type(e).__name__}: {error_text(e)}'
-        self._close()
-      else:
-        if not retry:
-          return _ImportStats(failed, calls, retries, int((time.monotonic() - start) * 1000))
-        reason = 'transient object errors'
-      delay = next(delays, None)
-      if delay is None:
-        raise RuntimeError(f'Weaviate import into {collection} failed after '
-                           f'{config.max_retries} retries: {reason}')
-      retries += 1
-      _LOG.warning('Weaviate import into %s: %d objects to retry (%s); retry in %.1f s',
-                   collection, len(retry), reason[:200], delay)
-      self._sleep(delay)
-      pending = retry
+        client.close()
+      except Exception:  # A client whose server is gone may fail to close; it is dropped anyway.
+        pass
+
+  def is_transient(self, error: BaseException) -> bool:
+    return _is_transient(error)
+
+  def write_batch(self, collection: str, objects: list[WeaviateObject]) -> dict:
+    failed: dict = {}
+    self.retrying(collection, lambda pending: self._import(collection, pending, failed), objects)
+    return failed
 
   def _import(self, collection: str, objects: list[WeaviateObject], failed: dict) -> list:
     """One insert_many. Records permanent object errors in `failed`; returns objects to retry."""
@@ -427,7 +247,7 @@ class _ImportBatchesFn(beam.DoFn):
     from weaviate.exceptions import WeaviateInsertManyAllFailedError
 
     if self._client is None:
-      self._open()
+      self.open()
     data = [DataObject(properties=o.properties, uuid=o.uuid,
                        vector={VECTOR_NAME: o.vector} if o.vector is not None else None)
             for o in objects]
@@ -454,92 +274,31 @@ class _ImportBatchesFn(beam.DoFn):
         failed[o.uuid] = ('WeaviateObjectError', 'not acknowledged by the batch (silent failure)')
     return retry
 
-  def _open(self):
-    self._client = open_client(self._config)
 
-  def _close(self):
-    client, self._client = self._client, None
-    if client is not None:
-      try:
-        client.close()
-      except Exception:  # A client whose server is gone may fail to close; it is dropped anyway.
-        pass
+def _objects(record, config: WeaviateConfig) -> list[WeaviateObject]:
+  return [to_object(record, config)]
 
 
-class _ToObjectsFn(beam.DoFn):
-  def __init__(self, config: WeaviateConfig, clock: Clock = utc_now):
-    self._config = config
-    self._clock = clock
-
-  def setup(self):
-    self._unmappable = Metrics.counter(METRICS_NAMESPACE, 'num_weaviate_objects_unmappable')
-
-  def process(self, record):
-    try:
-      yield to_object(record, self._config)
-    except (TypeError, ValueError) as e:
-      self._unmappable.inc()
-      yield beam.pvalue.TaggedOutput(FAILED_TAG, WriteFailure(
-          STAGE, type(record).__name__, without_embedding(record), type(e).__name__,
-          error_text(e), self._clock()))
-
-
-
-class WriteToWeaviate(beam.PTransform):
+class WriteToWeaviate(BatchingWrite):
   """SocialPost | MarketOrder → SinkResult(written: Written, failures: WriteFailure).
 
   Collections must exist: `python -m connectors.weaviate --local` (or ensure_collections()).
   """
+  TO_ITEMS_LABEL = 'ToObjects'
+  ITEMS_TAG = 'objects'
+  WRITE_LABEL = 'ImportBatches'
 
   def __init__(self, config: WeaviateConfig, clock: Clock = utc_now):
-    super().__init__()
-    self._config = config
-    self._clock = clock
+    super().__init__(config, clock)
 
-  def display_data(self):
-    return self._config.display_data()
+  def to_items_fn(self) -> ToItemsFn:
+    return ToItemsFn(SINK, STAGE, 'objects', functools.partial(_objects, config=self._config),
+                     self._clock)
 
-  def expand(self, records) -> SinkResult:
-    config = self._config
-    objects = records | 'ToObjects' >> beam.ParDo(
-        _ToObjectsFn(config, self._clock)).with_outputs(FAILED_TAG, main='objects')
-    imported = (
-        objects.objects
-        | 'WindowIntoBatches' >> beam.WindowInto(FixedWindows(config.window_s))
-        | 'ImportBatches' >> beam.ParDo(
-            _ImportBatchesFn(config, self._clock)).with_outputs(FAILED_TAG, main=WRITTEN_TAG))
-    return sink_result(records, objects[FAILED_TAG], imported)
-
-
-# ---- command -------------------------------------------------------------------------------
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  """python -m connectors.weaviate [--local | --http-host ...]: create the collections."""
-  import os
-  parser = argparse.ArgumentParser(description='Create the Weaviate collections (idempotent).')
-  parser.add_argument('--local', action='store_true',
-                      help='The local stack (MILLIONX_WEAVIATE_HTTP_PORT / _GRPC_PORT, 8080 / 50051).')
-  parser.add_argument('--http-host', default='127.0.0.1', help='REST host.')
-  parser.add_argument('--http-port', type=int, help='REST port (default 8080).')
-  parser.add_argument('--http-secure', action='store_true', help='Use https for REST.')
-  parser.add_argument('--grpc-host', default='127.0.0.1', help='gRPC host.')
-  parser.add_argument('--grpc-port', type=int, help='gRPC port (default 50051).')
-  parser.add_argument('--grpc-secure', action='store_true', help='Use TLS for gRPC.')
-  parser.add_argument('--api-key-ref', help='Secret reference to the API key (env:NAME or file:PATH).')
-  parser.add_argument('--posts-collection', default='SocialPost', help='Posts collection name.')
-  parser.add_argument('--orders-collection', default='MarketOrder', help='Orders collection name.')
-  args = parser.parse_args(argv)
-  http_port = args.http_port or int(os.environ.get('MILLIONX_WEAVIATE_HTTP_PORT', '8080'))
-  grpc_port = args.grpc_port or int(os.environ.get('MILLIONX_WEAVIATE_GRPC_PORT', '50051'))
-  config = WeaviateConfig(
-      http_host=args.http_host, http_port=http_port, http_secure=args.http_secure,
-      grpc_host=args.grpc_host, grpc_port=grpc_port, grpc_secure=args.grpc_secure,
-      api_key_ref=args.api_key_ref, posts_collection=args.posts_collection,
-      orders_collection=args.orders_collection)
-  with open_client(config) as client:
-    ensure_collections(client, config, log=print)
-  return 0
+  def write_fn(self) -> BatchWriteFn:
+    return _ImportBatchesFn(self._config, self._clock)
 
 
 if __name__ == '__main__':
+  from connectors.weaviate_schema import main
   sys.exit(main())

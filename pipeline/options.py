@@ -228,6 +228,15 @@ class SinkOptions(PipelineOptions):
                        help='Secret reference to a Weaviate API key (omit for anonymous access).')
     group.add_argument('--sink_window_seconds', type=float, default=60.0,
                        help='Fixed windows the sinks cut their batches in.')
+    group.add_argument(
+        '--sink_flush_seconds', type=float, default=2.0,
+        help='A sink writes a partial batch once its oldest row/object has waited this long '
+        '(processing time, on every runner); 0: only when the batch is full and at the end of '
+        'each bundle. Lower: fresher rows, more MERGEs (Snowflake warehouse time).')
+    group.add_argument('--snowflake_batch_size', type=int, default=500,
+                       help='Rows per Snowflake MERGE, at most.')
+    group.add_argument('--weaviate_batch_size', type=int, default=200,
+                       help='Objects per Weaviate batch import, at most.')
 
   def validate(self, validator):
     errors = []
@@ -236,4 +245,8 @@ class SinkOptions(PipelineOptions):
                     '--snowflake_private_key_ref')
     if self.sink_window_seconds <= 0:
       errors.append('--sink_window_seconds must be positive')
+    if self.sink_flush_seconds < 0:
+      errors.append('--sink_flush_seconds must be >= 0')
+    if self.snowflake_batch_size < 1 or self.weaviate_batch_size < 1:
+      errors.append('--snowflake_batch_size and --weaviate_batch_size must be >= 1')
     return errors

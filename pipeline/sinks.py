@@ -13,18 +13,30 @@ from transforms.config import DeadLetterConfig
 from transforms.dead_letter import DeadLetterFactory
 from transforms.metrics import NAMESPACE
 
+# The run summary's name for the sinks' dead letters per source (pipeline/summary.py).
+SINK_DEAD_LETTERS_BY_SOURCE = 'num_sink_dead_letters_by_source'
+
 
 class _FailuresToDeadLettersFn(beam.DoFn):
-  """WriteFailure → DeadLetter, payload sealed with the DLQ key (connectors/ cannot do that)."""
+  """WriteFailure → DeadLetter, payload sealed with the DLQ key (connectors/ cannot do that).
+  Counted per source, so the run summary tells them from the stages' dead letters."""
   def __init__(self, config: DeadLetterConfig):
     self._config = config
     self._factory = None
+    self._by_source = {}
 
   def setup(self):
     self._factory = DeadLetterFactory(self._config)
 
   def process(self, failure: WriteFailure):
-    yield self._factory.from_record(failure.stage, failure.record, failure.as_exception())
+    dead_letter = self._factory.from_record(failure.stage, failure.record, failure.as_exception())
+    source = dead_letter.source or 'unknown'
+    counter = self._by_source.get(source)
+    if counter is None:
+      counter = self._by_source[source] = Metrics.counter(
+          NAMESPACE, f'{SINK_DEAD_LETTERS_BY_SOURCE}_{source}')
+    counter.inc()
+    yield dead_letter
 
 
 class _CountWrittenFn(beam.DoFn):
@@ -87,6 +99,7 @@ class Sinks:
 def sinks_from_options(options, dead_letter: DeadLetterConfig) -> Sinks:
   from pipeline.options import SinkOptions
   s = options.view_as(SinkOptions)
+  flush_s = s.sink_flush_seconds or None   # 0: no time trigger
   snowflake = weaviate = None
   if s.snowflake:
     snowflake = SnowflakeConfig(
@@ -96,11 +109,13 @@ def sinks_from_options(options, dead_letter: DeadLetterConfig) -> Sinks:
         private_key_passphrase_ref=s.snowflake_private_key_passphrase_ref,
         warehouse=s.snowflake_warehouse, role=s.snowflake_role, host=s.snowflake_host,
         port=s.snowflake_port, protocol=s.snowflake_protocol, emulator=s.snowflake_emulator,
-        window_s=s.sink_window_seconds)
+        window_s=s.sink_window_seconds, batch_size=s.snowflake_batch_size,
+        max_buffering_s=flush_s)
   if s.weaviate:
     weaviate = WeaviateConfig(
         http_host=s.weaviate_http_host, http_port=s.weaviate_http_port,
         http_secure=s.weaviate_secure, grpc_host=s.weaviate_grpc_host,
         grpc_port=s.weaviate_grpc_port, grpc_secure=s.weaviate_secure,
-        api_key_ref=s.weaviate_api_key_ref, window_s=s.sink_window_seconds)
+        api_key_ref=s.weaviate_api_key_ref, window_s=s.sink_window_seconds,
+        batch_size=s.weaviate_batch_size, max_buffering_s=flush_s)
   return Sinks(dead_letter, snowflake, weaviate)

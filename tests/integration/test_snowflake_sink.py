@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import time
 
 import apache_beam as beam
 from apache_beam.metrics import MetricsFilter
@@ -185,3 +186,61 @@ def test_views_answer_right_on_known_data():
                               WHERE TABLE_NAME = 'MARKET_ORDERS' ''')[0][0]
     expected_lag = (datetime.datetime.now(datetime.timezone.utc) - orders[2].event_time).total_seconds()
     assert abs(lag - expected_lag) < 3600
+
+
+def test_a_replayed_older_order_version_never_overwrites_a_newer_one():
+  # Issue 9: the MERGE is guarded on the source's updated_at, in the database and in a batch.
+  older = h.order(5, status='paid', updated_at=h.DAY.replace(hour=14))
+  newer = h.order(5, status='shipped', updated_at=h.DAY.replace(hour=15))
+  status = lambda config: h.query(  # noqa: E731
+      config, f'SELECT STATUS, UPDATED_AT FROM {config.qualified("MARKET_ORDERS")}')
+  with h.snowflake_schema() as config:
+    _write(config, [newer])
+    _write(config, [older])                       # a replay of the older version, later
+    assert status(config) == [('shipped', newer.updated_at)]
+    _write(config, [newer, older])                # both in one batch, older last
+    assert status(config) == [('shipped', newer.updated_at)]
+    unversioned = h.order(5, status='pending', updated_at=None)
+    _write(config, [unversioned])                 # no version: never replaces a versioned row
+    assert status(config) == [('shipped', newer.updated_at)]
+    _write(config, [h.order(5, status='delivered', updated_at=h.DAY.replace(hour=16))])
+    assert status(config)[0][0] == 'delivered'
+
+
+def test_a_replay_processed_at_another_time_changes_nothing():
+  # Issue 9: INGEST_TIME (when this pipeline processed the record) is not part of RECORD_HASH.
+  first = [h.post(1), h.order(1)]
+  replayed = [h.post(1, ingest_time=h.DAY.replace(hour=23)),
+              h.order(1, ingest_time=h.DAY.replace(hour=23))]
+  loaded = lambda config, table: h.query(  # noqa: E731
+      config, f'SELECT EVENT_ID, LOADED_AT, INGEST_TIME FROM {config.qualified(table)}')
+  with h.snowflake_schema() as config:
+    _write(config, first)
+    before = {t: loaded(config, t) for t in ('SOCIAL_POSTS', 'MARKET_ORDERS')}
+    _write(config, replayed)
+    assert {t: loaded(config, t) for t in ('SOCIAL_POSTS', 'MARKET_ORDERS')} == before
+
+
+def test_a_row_reaches_snowflake_within_the_flush_interval_while_the_bundle_is_open():
+  # Issue 11: a slow stream's partial batch is MERGEd by time, not at the bundle's end.
+  from apache_beam.transforms.window import GlobalWindow
+
+  from connectors.snowflake import _MergeBatchesFn
+  from connectors.snowflake_tables import rows_for
+  with h.snowflake_schema() as config:
+    config = h.snowflake_config(config.schema, max_buffering_s=1.0)
+    fn = _MergeBatchesFn(config)
+    fn.setup()
+    try:
+      fn.start_bundle()
+      started = time.monotonic()
+      for row in rows_for(h.post(1, with_weather=False)):
+        assert list(fn.process(row, GlobalWindow())) == []
+      while h.count(config, 'SOCIAL_POSTS') == 0 and time.monotonic() - started < 20:
+        time.sleep(0.1)
+      waited = time.monotonic() - started
+      assert h.count(config, 'SOCIAL_POSTS') == 1, 'the row was not flushed by time'
+      assert waited < 10, waited
+      assert [w.value.key for w in fn.finish_bundle()] == [h.post(1).event_id]
+    finally:
+      fn.teardown()

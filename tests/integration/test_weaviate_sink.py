@@ -115,3 +115,28 @@ def test_server_restart_mid_run_is_retried_nothing_lost_nothing_doubled():
     assert _counter(result, 'num_weaviate_objects_written') == 1500
     assert _counter(result, 'num_weaviate_objects_failed') == 0
     assert _counter(result, 'num_weaviate_retries') >= 1, 'the outage should have been retried'
+
+
+def test_an_object_reaches_weaviate_within_the_flush_interval_while_the_bundle_is_open():
+  # Issue 11: a slow stream's partial batch is imported by time, not at the bundle's end.
+  import time
+
+  from apache_beam.transforms.window import GlobalWindow
+
+  from connectors.weaviate import _ImportBatchesFn, to_object
+  with h.weaviate_collections(max_buffering_s=1.0) as config:
+    fn = _ImportBatchesFn(config)
+    fn.setup()
+    try:
+      fn.start_bundle()
+      started = time.monotonic()
+      assert list(fn.process(to_object(h.post(1), config), GlobalWindow())) == []
+      while (h.weaviate_count(config, config.posts_collection) == 0
+             and time.monotonic() - started < 20):
+        time.sleep(0.1)
+      waited = time.monotonic() - started
+      assert h.weaviate_count(config, config.posts_collection) == 1, 'not flushed by time'
+      assert waited < 10, waited
+      assert [w.value.key for w in fn.finish_bundle()] == [h.post(1).event_id]
+    finally:
+      fn.teardown()
