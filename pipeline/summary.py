@@ -6,7 +6,12 @@ from typing import Optional
 
 from apache_beam.metrics.metric import MetricsFilter
 
+from pipeline.sinks import SINK_DEAD_LETTERS_BY_SOURCE
 from transforms.metrics import NAMESPACE
+
+
+# The sinks' dead letters per stage (counted in graph.py; stages sink_snowflake, sink_weaviate).
+_SINK_STAGES = 'num_dead_letters_out_sink_'
 
 
 @dataclasses.dataclass
@@ -34,9 +39,13 @@ class RunSummary:
 
   @property
   def normalized_accounted(self) -> int:
+    """Posts + orders + dead letters of the stages after PrivacyShield. Not the sinks' dead
+    letters: a record a sink refused is among the posts or orders already (it went to the
+    output topics and maybe the other sink)."""
     later = sum(v for k, v in self.counters.items()
                 if k.startswith('num_dead_letters_out_') and k not in (
-                    'num_dead_letters_out_validate', 'num_dead_letters_out_privacy'))
+                    'num_dead_letters_out_validate', 'num_dead_letters_out_privacy')
+                and not k.startswith(_SINK_STAGES))
     return self.get('num_posts_out') + self.get('num_orders_out') + later
 
   @property
@@ -50,19 +59,25 @@ class RunSummary:
             'backlog': self.backlog}
 
   def _per_source(self) -> list[str]:
-    """Per source: records read, normalized records out, dead letters, rows/objects per sink
-    (a Facebook post with comments makes several normalized records)."""
+    """Per source: records read, normalized records out, dead letters of the pipeline's stages,
+    dead letters of the sinks (records that are also among `out`), rows/objects per sink (a
+    Facebook post with comments makes several normalized records)."""
     c = self.counters
     sources = sorted(k[len('num_records_read_'):] for k in c if k.startswith('num_records_read_'))
     sinks = sorted({k.split('_')[4] for k in c if k.startswith('num_written_by_source_')})
-    header = f'    {"source":<10} {"read":>7} {"out":>7} {"dead":>6}' + ''.join(f' {s:>10}' for s in sinks)
+    header = (f'    {"source":<10} {"read":>7} {"out":>7} {"dead":>6} {"sink dead":>9}'
+              + ''.join(f' {s:>10}' for s in sinks))
     lines = ['  per source', header]
     for src in sources + (['openweather'] if any(k.endswith('_openweather') for k in c) else []):
       out = self.get(f'num_posts_out_{src}') + self.get(f'num_orders_out_{src}')
-      row = (f'    {src:<10} {self.get(f"num_records_read_{src}"):>7} {out:>7} '
-             f'{self.get(f"num_dead_letters_by_source_{src}"):>6}')
+      sink_dead = self.get(f'{SINK_DEAD_LETTERS_BY_SOURCE}_{src}')
+      dead = self.get(f'num_dead_letters_by_source_{src}') - sink_dead
+      row = (f'    {src:<10} {self.get(f"num_records_read_{src}"):>7} {out:>7} {dead:>6} '
+             f'{sink_dead:>9}')
       row += ''.join(f' {self.get(f"num_written_by_source_{s}_{src}"):>10}' for s in sinks)
       lines.append(row)
+    lines.append('    (dead: dead letters of the stages; sink dead: records a sink refused, which '
+                 'are also in out)')
     if sinks:
       lines.append('    (sink columns: distinct event ids written; copies of one event in a batch, such '
                    'as an order and its later update, are merged into one row/object)')
@@ -89,14 +104,15 @@ class RunSummary:
     lines += self._per_source()
     others = sorted(k for k in c if not k.startswith(('num_records_read', 'num_dead_letters_',
                                                        'num_posts_out', 'num_orders_out',
-                                                       'num_written_')))
+                                                       'num_written_',
+                                                       SINK_DEAD_LETTERS_BY_SOURCE)))
     if others:
       lines.append('  other counters')
       lines += [f'    {k:<36} {c[k]}' for k in others]
     status = 'OK' if self.reconciled else 'MISMATCH'
     lines.append(f'  reconciliation         read {self.read} = valid + validation dead letters '
                  f'{self.accounted}; normalized {self.normalized} = posts + orders + later dead '
-                 f'letters {self.normalized_accounted}: {status}')
+                 f'letters (sinks\' not counted) {self.normalized_accounted}: {status}')
     return '\n'.join(lines)
 
 
