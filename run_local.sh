@@ -43,6 +43,20 @@ sink_args() {
        "--weaviate_grpc_port=${MILLIONX_WEAVIATE_GRPC_PORT:-50051}"
 }
 
+# Where the metrics are: the stack's Prometheus (monitoring/prometheus.yml) and a few queries.
+monitoring_hint() {
+  local prom="http://127.0.0.1:${MILLIONX_PROMETHEUS_PORT:-9090}"
+  step "metrics: Prometheus API at $prom/api/v1/ (firing alerts: $prom/api/v1/alerts; dashboards: monitoring/dashboards/, README \"Monitoring\")"
+  cat <<HINT
+  last bounded run (pushed):  sum by (source) (millionx_records_read_total{runner="direct"})
+  Flink throughput:           sum by (source) (rate(millionx_records_read_total{runner="flink"}[1m]))
+  dead letters by stage:      sum by (stage) (millionx_dead_letters_total)
+  consumer lag:               sum by (consumergroup, topic) (kafka_consumergroup_lag_sum)
+  end-to-end latency p95:     histogram_quantile(0.95, sum by (le) (rate(millionx_e2e_latency_seconds_bucket[5m])))
+  e.g. curl -s '$prom/api/v1/query' --data-urlencode 'query=sum by (stage) (millionx_dead_letters_total)'
+HINT
+}
+
 demo() {
   step "1/7 setting up (first run downloads Python packages, Beam/Kafka jars, Flink, builds Weaviate)"
   "$STACK" setup
@@ -63,9 +77,11 @@ demo() {
   "$PY" -m pipeline $(pipeline_args) $(sink_args) \
     --weather_snapshot="$STACK_HOME/context/weather_snapshot.json" \
     --product_catalog="$STACK_HOME/context/product_catalog.json" \
-    --summary_json="$STACK_HOME/last-run-summary.json" ${PIPELINE_ARGS:-}
+    --summary_json="$STACK_HOME/last-run-summary.json" \
+    --pushgateway="127.0.0.1:${MILLIONX_PUSHGATEWAY_PORT:-9091}" ${PIPELINE_ARGS:-}
   step "7/7 checking that Snowflake and Weaviate hold the same events"
   "$PY" -m pipeline.reconcile --local
+  monitoring_hint
 }
 
 run_tests() {
@@ -98,7 +114,8 @@ case $cmd in
   flink-submit)
     ensure_secrets
     # shellcheck disable=SC2046
-    "$PY" -m pipeline --runner=FlinkRunner --flink_master=localhost:8081 --detached $(pipeline_args) ${PIPELINE_ARGS:-} "$@" ;;
+    "$PY" -m pipeline --runner=FlinkRunner --flink_master=localhost:8081 --detached $(pipeline_args) ${PIPELINE_ARGS:-} "$@"
+    monitoring_hint ;;
   -h|--help|help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' ;;
   *) echo "unknown command '$cmd' (see ./run_local.sh --help)" >&2; exit 2 ;;
 esac

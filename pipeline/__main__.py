@@ -25,7 +25,7 @@ from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOp
                                                   PrismRunnerOptions)
 
 from pipeline import options as opts
-from pipeline import preflight
+from pipeline import console, metrics_push, preflight, progress
 from pipeline.graph import GraphConfig, SensoryPipeline
 from pipeline.runners import FLINK_CHECKPOINT_INTERVAL_MS, WORKER_POOL_ADDRESS, Plan, plan_run
 from pipeline.sinks import sinks_from_options
@@ -135,17 +135,34 @@ def run(argv: Optional[Sequence[str]] = None, model_handler=None) -> Optional[Ru
     return None
 
   # `with` matters: it gives the Kafka expansion service its loopback Java worker.
-  with beam.Pipeline(options=options) as pipeline:
+  with _progress(plan, options, graph_config), beam.Pipeline(options=options) as pipeline:
     _ = pipeline | 'SensoryPipeline' >> SensoryPipeline(graph_config, model_handler, sinks)
   result = pipeline.result if hasattr(pipeline, 'result') else None
   summary = (summarize_metrics(result, time.monotonic() - started, backlog)
              if result is not None else None)
+  if result is not None and plan.bounded and run_opts.pushgateway:
+    metrics_push.push_run_metrics(run_opts.pushgateway, result, 'prism' if plan.is_prism else 'direct',
+                                  time.monotonic() - started, backlog)
   if summary is not None:
     print(summary.render())
     if run_opts.summary_json:
       with open(run_opts.summary_json, 'w', encoding='utf-8') as f:
         json.dump(summary.as_dict(), f, indent=2, sort_keys=True)
   return summary
+
+
+def _progress(plan, options, graph_config):
+  """Progress lines while the run works (pipeline/progress.py): in-process runs count CountRead
+  here; an attached Flink cluster job is read from Flink's REST API."""
+  interval = options.view_as(opts.RunOptions).progress_interval
+  to_read = graph_config.max_records if plan.bounded else None
+  if plan.is_flink and not plan.flink_local:
+    from pipeline.flink_jobs import flink_rest_url, list_jobs
+    job_name = options.view_as(GoogleCloudOptions).job_name
+    return progress.reporter_for_run(
+        interval, to_read, flink_rest_url(plan.flink_master),
+        lambda: next((j['jid'] for j in list_jobs(plan.flink_master) if j.get('name') == job_name), None))
+  return progress.reporter_for_run(interval, to_read)
 
 
 def print_help(out=sys.stdout) -> None:
@@ -177,6 +194,7 @@ def print_help(out=sys.stdout) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
   logging.basicConfig(level=logging.WARNING, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
   logging.getLogger('pipeline').setLevel(logging.INFO)
+  console.install()
   argv = list(sys.argv[1:] if argv is None else argv)
   if '-h' in argv or '--help' in argv:
     print_help()

@@ -180,6 +180,16 @@ class RunOptions(PipelineOptions):
     group.add_argument(
         '--skip_preflight', action='store_true', default=False,
         help='Do not check that Kafka, topics and jars are there before building the graph.')
+    group.add_argument(
+        '--pushgateway', default=None, metavar='HOST:PORT',
+        help='Bounded runners (DirectRunner, Prism): push the run\'s final metrics to this Prometheus '
+        'Pushgateway when the run ends (job=millionx-pipeline, runner=<runner>; each run replaces '
+        'the previous one). The stack\'s is 127.0.0.1:9091 (stack/stack.sh start pushgateway). '
+        'A Pushgateway that does not answer is a warning, never a failed run.')
+    group.add_argument(
+        '--progress_interval', type=float, default=5.0,
+        help='Seconds between progress lines (records done of the backlog, rate, time left) while '
+        'a run works; 0 turns them off. Flink cluster jobs: python -m pipeline.progress.')
 
 
 class SinkOptions(PipelineOptions):
