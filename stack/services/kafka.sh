@@ -48,7 +48,14 @@ PROPS
 kafka_start() {
   local agent=() jar
   jar=$(ls "$STACK_HOME"/jars/metrics-*/jmx_prometheus_javaagent-*.jar 2>/dev/null | tail -1)
-  [ -z "$jar" ] || agent=("-javaagent:$jar=127.0.0.1:$KAFKA_JMX_METRICS_PORT:$REPO/monitoring/kafka-jmx.yml")
+  if [ -n "$jar" ] && ! pid_alive kafka; then
+    # The agent cannot start on a taken port, and the broker would not start either.
+    if port_in_use "$KAFKA_JMX_METRICS_PORT"; then
+      say "port $KAFKA_JMX_METRICS_PORT is taken: Kafka starts without its JMX metrics (set MILLIONX_KAFKA_JMX_METRICS_PORT)"
+    else
+      agent=("-javaagent:$jar=127.0.0.1:$KAFKA_JMX_METRICS_PORT:$REPO/monitoring/kafka-jmx.yml")
+    fi
+  fi
   start_daemon kafka "$KAFKA_PORT" java "${agent[@]}" -Xms256m -Xmx768m \
     -Dlog4j.configuration="file:$KAFKA_HOME/config/log4j.properties" \
     -cp "$KAFKA_HOME/libs-$KAFKA_VERSION/*" kafka.Kafka "$KAFKA_HOME/config/server.properties" || return 1
