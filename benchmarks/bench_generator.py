@@ -55,12 +55,7 @@ class Measure:
 
 
 def _generate_with(encoder, args, topics) -> int:
-  saved = demo._encode  # pylint: disable=protected-access
-  demo._encode = encoder  # pylint: disable=protected-access
-  try:
-    return len(demo.generate(args.seed, args.events, 0.05, topics=topics).events)
-  finally:
-    demo._encode = saved  # pylint: disable=protected-access
+  return len(demo.generate(args.seed, args.events, 0.05, topics=topics, encode=encoder).events)
 
 
 def main() -> int:
@@ -90,7 +85,7 @@ def main() -> int:
   data = demo.generate(args.seed, args.events, 0.05, topics=topics)
   n = len(data.events)
   total_bytes = sum(len(e.value) + len(e.key) for e in data.events)
-  fast_json = demo._encode is not demo._stdlib_json  # pylint: disable=protected-access
+  fast_json = demo.fast_json is not demo.stdlib_json
 
   def publish(client: str, workers: int) -> Callable[[], int]:
     return lambda: sum(demo.publish(data.events, servers, config=config, workers=workers,
@@ -106,7 +101,7 @@ def main() -> int:
   measures = [generation]
   if fast_json:
     measures.append(Measure('generation alone, 1 process (stdlib json)', lambda: _generate_with(
-        demo._stdlib_json, args, topics)))  # pylint: disable=protected-access
+        demo.stdlib_json, args, topics)))
   publishers = [Measure(f'publish alone, {c}, {w} process{"es" if w > 1 else ""}', publish(c, w))
                 for c in args.clients for w in args.workers]
   measures += publishers

@@ -47,11 +47,11 @@ def test_same_seed_same_bytes_in_other_processes():
   assert first == hashlib.sha256(repr((data.events, data.pii, data.malformed)).encode()).hexdigest()
 
 
-def test_fast_json_writes_the_stdlib_bytes(data, monkeypatch):
+def test_fast_json_writes_the_stdlib_bytes(data):
   """The optional orjson encoder and json.dumps(ensure_ascii=False) give the same bytes."""
   pytest.importorskip('orjson')
-  monkeypatch.setattr(demo, '_encode', demo._stdlib_json)
-  assert demo.generate(seed=11, events=1500, malformed_share=0.1) == data
+  assert demo.fast_json is not demo.stdlib_json
+  assert demo.generate(seed=11, events=1500, malformed_share=0.1, encode=demo.stdlib_json) == data
 
 
 def test_fetched_at_matches_standard_headers(data):

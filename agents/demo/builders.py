@@ -1,94 +1,20 @@
-"""Synthetic demo data for every source, in the real API shapes, published to the raw topics.
+"""Builders of the demo payloads, in the real API shapes, from one seeded random source.
 
-Lets anyone run the pipeline end to end without credentials. Each event is one API object as the
-API returns it (TikTok Research video, Facebook page post with its comments edge, Shopify REST
-order, Daraz GetOrders order plus `order_items`), plus the context feeds (OpenWeather current
-weather for the 8 divisional cities, the product catalog). The people in it are fake but written
-the way real ones are: Bangla and English captions with hashtags, Bangla digits, BD phone numbers
-in every common writing, example.com emails, street addresses. Every value of that kind is recorded,
-so end-to-end tests can prove none reaches a sink. A configurable share of the source events is
-malformed (bad JSON, truncated, wrong types, missing required fields) and reported as such.
-
-Demo records are marked synthetic by the Kafka header `synthetic: true`, never inside the payload,
-so the payload keeps the real API shape. Output is a pure function of (seed, events,
-malformed_share, now): same arguments, same bytes. Event times fall in the 6 hours before `now`,
-by default a fixed DEFAULT_NOW; pass `--now now` for data timed like a live feed.
-
-    python -m agents.demo --bootstrap-servers 127.0.0.1:9092 --events 10000 --seed 7 \
-        --malformed-share 0.05 --pii-out /tmp/pii.json [--now now] [--client kafka-python] \
-        [--dry-run]
-
-From Python: `data = generate(seed, events, malformed_share)` gives `data.events` (DemoEvent
-tuples: topic, key, value, headers), `data.pii` and `data.malformed`; `publish(data.events,
-bootstrap_servers)` returns the acknowledged count per topic (through librdkafka by default,
-`client='kafka-python'` for the agents' client).
+Every personal value a builder writes is planted in the Builder's ledger (PlantedPii), so tests can
+prove none reaches a sink.
 """
 from __future__ import annotations
 
-import argparse
-import collections
-import datetime
-import functools
-import json
-import multiprocessing
-import operator
 import random
 import string
-import sys
 import time
-from typing import Callable, Iterable, NamedTuple, Optional, Sequence
-
-try:
-  import orjson
-except ImportError:  # optional accelerator, see _encode
-  orjson = None
+from typing import NamedTuple, Optional
 
 from agents import demo_data as D
-from agents.topics import AgentTopics, load_topics
-from connectors.kafka_publisher import (BulkPublisher, KafkaPublisher, PublisherConfig,
-                                        standard_headers, topic_counts)
-from schemas.sources import SOURCE_MODELS
+from agents.demo.records import PlantedPii
 
-# A fixed reference time keeps the output identical across runs; pass `now` for fresh timestamps.
-DEFAULT_NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.timezone.utc)
 BD_OFFSET_S = 6 * 3600              # Bangladesh time, UTC+6, no daylight saving
-SOURCE_SHARES = (('tiktok', 0.3), ('facebook', 0.25), ('shopify', 0.25), ('daraz', 0.2))
-MALFORMED_KINDS = ('bad_json', 'truncated', 'wrong_type', 'missing_required')
 CATALOG_SIZE = 48
-BULK_LINGER_MS = 200                 # producer settings for publishing a demo load
-BULK_BATCH_BYTES = 2 * 1024 * 1024
-
-
-class DemoEvent(NamedTuple):
-  """One Kafka message: what `KafkaPublisher.publish_many` takes."""
-  topic: str
-  key: bytes
-  value: bytes
-  headers: tuple[tuple[str, bytes], ...]
-
-
-class Malformed(NamedTuple):
-  """A planted bad record: (topic, key) find it; `reason` is `<kind>` or `<kind>:<field>`."""
-  topic: str
-  key: bytes
-  reason: str
-
-
-class PlantedPii(NamedTuple):
-  """A personal value as written into some payload; `normalized` is the E.164 form for phones."""
-  # phone email name first_name last_name address national_id ip username user_id customer_id
-  kind: str
-  value: str
-  normalized: Optional[str] = None
-
-
-class DemoData(NamedTuple):
-  events: list[DemoEvent]
-  pii: list[PlantedPii]
-  malformed: list[Malformed]
-
-  def counts(self) -> dict[str, int]:
-    return topic_counts(collections.Counter(e.topic for e in self.events))
 
 
 class _Person(NamedTuple):
@@ -122,7 +48,7 @@ _PHONE_WRITINGS = (
 _CONFIRMATION_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789'   # 32 symbols: 5 random bits each
 
 
-class _Builder:
+class Builder:
   """Holds the seeded random source and the PII ledger while one batch is built.
 
   Draws go through `random()` (one C call) rather than `choice`/`randrange`, whose rejection
@@ -226,7 +152,7 @@ def _daraz_time(ts: int) -> str:
   return time.strftime('%Y-%m-%d %H:%M:%S +0600', time.gmtime(ts + BD_OFFSET_S))
 
 
-def _fetched_at(ts: int) -> bytes:
+def fetched_at_header(ts: int) -> bytes:
   """connectors.kafka_publisher.utc_iso for whole seconds (a unit test checks they agree)."""
   return time.strftime('%Y-%m-%dT%H:%M:%S.000Z', time.gmtime(ts)).encode()
 
@@ -243,7 +169,7 @@ def _money_set(amount: str) -> dict:
 _BANGLA_WORD = {category: bn for category, bn, _ in D.PRODUCTS}
 
 
-def _product_catalog(b: _Builder) -> list[_Product]:
+def product_catalog(b: Builder) -> list[_Product]:
   catalog = []
   for i in range(CATALOG_SIZE):
     category, _, titles = D.PRODUCTS[i % len(D.PRODUCTS)]
@@ -264,13 +190,13 @@ def _product_catalog(b: _Builder) -> list[_Product]:
   return catalog
 
 
-def _weather(b: _Builder, city: tuple) -> dict:
+def weather(b: Builder, city: tuple) -> dict:
   name, _, city_id, lat, lon = city[:5]
   cond = b.pick(D.WEATHER)
   uniform = b.rng.uniform
   temp = round(uniform(17, 34), 2)
   day = b.now_s - b.now_s % 86400          # midnight UTC
-  weather = {
+  observation = {
       'coord': {'lon': lon, 'lat': lat},
       'weather': [{'id': cond[0], 'main': cond[1], 'description': cond[2], 'icon': cond[3]}],
       'base': 'stations',
@@ -289,8 +215,8 @@ def _weather(b: _Builder, city: tuple) -> dict:
       'timezone': 21600, 'id': city_id, 'name': name, 'cod': 200,
   }
   if cond[1] in ('Rain', 'Thunderstorm'):
-    weather['rain'] = {'1h': round(uniform(0.2, 12), 2)}
-  return weather
+    observation['rain'] = {'1h': round(uniform(0.2, 12), 2)}
+  return observation
 
 
 def _template_fields(template: str) -> frozenset:
@@ -303,7 +229,7 @@ _ALL_HASHTAGS = D.EN_HASHTAGS + D.BN_HASHTAGS
 _COMMENTS = D.COMMENTS_EN + D.COMMENTS_BN
 
 
-def _caption(b: _Builder, product: _Product) -> tuple[str, list[str]]:
+def _caption(b: Builder, product: _Product) -> tuple[str, list[str]]:
   """A caption and its hashtags, in English, Bangla or Banglish."""
   style = b.random()
   if style < 0.45:
@@ -327,7 +253,7 @@ def _caption(b: _Builder, product: _Product) -> tuple[str, list[str]]:
   return text, tags
 
 
-def _tiktok(b: _Builder, catalog: list[_Product], ts: int) -> tuple[str, dict]:
+def _tiktok(b: Builder, catalog: list[_Product], ts: int) -> tuple[str, dict]:
   rnd = b.random
   caption, tags = _caption(b, b.pick(catalog))
   first, last = b.pick(D.FIRST_NAMES), b.pick(D.LAST_NAMES)
@@ -356,7 +282,7 @@ def _tiktok(b: _Builder, catalog: list[_Product], ts: int) -> tuple[str, dict]:
   return str(video_id), video
 
 
-def _facebook(b: _Builder, catalog: list[_Product], ts: int) -> tuple[str, dict]:
+def _facebook(b: Builder, catalog: list[_Product], ts: int) -> tuple[str, dict]:
   rnd, pick = b.random, b.pick
   page_id, page_name = pick(D.FB_PAGES)
   post_number = b.unique('fb_post', 1_020_000_000_000_000, 104_729)
@@ -398,7 +324,7 @@ def _facebook(b: _Builder, catalog: list[_Product], ts: int) -> tuple[str, dict]
   return post_id, post
 
 
-def _shopify_address(b: _Builder, p: _Person) -> dict:
+def _shopify_address(b: Builder, p: _Person) -> dict:
   return {
       'first_name': p.first, 'last_name': p.last, 'name': b.plant('name', f'{p.first} {p.last}'),
       'address1': p.street, 'address2': None, 'city': p.city[0], 'province': f'{p.city[0]} Division',
@@ -409,7 +335,7 @@ def _shopify_address(b: _Builder, p: _Person) -> dict:
   }
 
 
-def _shopify(b: _Builder, catalog: list[_Product], ts: int) -> tuple[str, dict]:
+def _shopify(b: Builder, catalog: list[_Product], ts: int) -> tuple[str, dict]:
   rnd, pick = b.random, b.pick
   p = b.person()
   order_id = b.unique('shopify', 5_700_000_000_000, 1_013)
@@ -489,7 +415,7 @@ def _daraz_address(p: _Person) -> dict:
   }
 
 
-def _daraz(b: _Builder, catalog: list[_Product], ts: int) -> tuple[str, dict]:
+def _daraz(b: Builder, catalog: list[_Product], ts: int) -> tuple[str, dict]:
   """GetOrders order with stringified scalars (as the API returns them) plus its GetOrderItems."""
   pick, between = b.pick, b.between
   p = b.person()
@@ -540,255 +466,9 @@ def _daraz(b: _Builder, catalog: list[_Product], ts: int) -> tuple[str, dict]:
   return order_id, order
 
 
-def _buyer_note(b: _Builder) -> str:
+def _buyer_note(b: Builder) -> str:
   note = b.pick(('', '', 'call', 'গেটে দারোয়ানকে দিবেন', 'Deliver after 5pm'))
   return 'Please call before delivery ' + b.phone() if note == 'call' else note
 
 
-_SOURCE_BUILDERS = {'tiktok': _tiktok, 'facebook': _facebook, 'shopify': _shopify, 'daraz': _daraz}
-_RETYPE = {  # field -> a value of the wrong type
-    'tiktok': (('create_time', 'yesterday'), ('view_count', 'many'), ('hashtag_names', '#sale')),
-    'facebook': (('created_time', ['yesterday']), ('message', {'text': 'hi'}), ('from', 'page')),
-    'shopify': (('line_items', 'none'), ('total_price', ['598.94']), ('id', 'ABC-123')),
-    'daraz': (('order_items', 'n/a'), ('price', {'amount': 106}), ('created_at', True)),
-}
-
-
-@functools.lru_cache(maxsize=None)
-def _required_fields(source: str) -> tuple[str, ...]:
-  """The fields the pipeline's source contract requires: dropping one makes a record invalid."""
-  model = SOURCE_MODELS[source]
-  return tuple(sorted(name for name, field in model.model_fields.items() if field.is_required()))
-
-
-def _malform(b: _Builder, source: str, payload: dict) -> tuple[bytes, str]:
-  kind = b.pick(MALFORMED_KINDS)
-  if kind == 'missing_required':
-    field = b.pick(_required_fields(source))
-    payload = {k: v for k, v in payload.items() if k != field}
-    return _encode(payload), f'missing_required:{field}'
-  if kind == 'wrong_type':
-    field, value = b.pick(_RETYPE[source])
-    return _encode(dict(payload, **{field: value})), f'wrong_type:{field}'
-  if kind == 'truncated':
-    raw = _encode(payload)
-    return raw[:b.between(1, len(raw) - 1)], 'truncated'
-  # bad_json: what naive producers emit: Python repr (single quotes, True/None), or a trailing comma
-  if b.random() < 0.5:
-    return repr(payload).encode('utf-8'), 'bad_json'
-  return _encode(payload)[:-1] + b',}', 'bad_json'
-
-
-def _stdlib_json(payload) -> bytes:
-  return json.dumps(payload, ensure_ascii=False, separators=(',', ':')).encode('utf-8')
-
-
-# orjson writes the same bytes as the stdlib call above for these payloads (compact, UTF-8, no
-# ASCII escaping; a unit test compares whole batches) at about a tenth of the cost, which was
-# over half of the generator's time. It is optional: without it the output is the same, slower.
-_encode: Callable[[object], bytes] = orjson.dumps if orjson is not None else _stdlib_json
-
-
-def _source_counts(events: int) -> dict[str, int]:
-  counts = {s: int(events * share) for s, share in SOURCE_SHARES}
-  for s, _ in SOURCE_SHARES[:events - sum(counts.values())]:
-    counts[s] += 1
-  return counts
-
-
-def _headers_with_fetched_at(source: str, now: datetime.datetime) -> Callable[[int], tuple]:
-  """standard_headers(source, fetched_at, synthetic=True), with fetched_at filled in per event."""
-  template = standard_headers(source, now, synthetic=True)
-  at = [name for name, _ in template].index('fetched_at')
-  head, tail = tuple(template[:at]), tuple(template[at + 1:])
-  return lambda ts: head + (('fetched_at', _fetched_at(ts)),) + tail
-
-
-def generate(seed: int, events: int, malformed_share: float = 0.05, *,
-             topics: Optional[AgentTopics] = None,
-             now: Optional[datetime.datetime] = None,
-             window_s: int = 6 * 3600) -> DemoData:
-  """Builds one demo batch: `events` source events plus the context records, in publish order.
-
-  Order: the product catalog (48 records, key = sku) and one weather record per city (8, key =
-  city id) first, so that enrichment has context; then the source events (split 30/25/25/20 over
-  tiktok/facebook/shopify/daraz) in event-time order, spread over `window_s` before `now`, in
-  whole seconds. `round(events * malformed_share)` of the source events are malformed;
-  `malformed` lists them.
-  """
-  if events < 0 or not 0 <= malformed_share <= 1:
-    raise ValueError('events must be >= 0 and malformed_share within [0, 1]')
-  topics = topics or load_topics()
-  now = now or DEFAULT_NOW
-  now_s = int(now.timestamp())
-  b = _Builder(seed, now_s)
-
-  out: list[DemoEvent] = []
-  catalog = _product_catalog(b)
-  headers = tuple(standard_headers('catalog', now, synthetic=True))
-  for product in catalog:
-    out.append(DemoEvent(topics.for_source('catalog'), product.record['sku'].encode(),
-                         _encode(product.record), headers))
-  headers = tuple(standard_headers('openweather', now, synthetic=True))
-  for city in D.CITIES:
-    out.append(DemoEvent(topics.for_source('openweather'), str(city[2]).encode(),
-                         _encode(_weather(b, city)), headers))
-
-  plan = [(b.when(window_s), source)
-          for source, n in _source_counts(events).items() for _ in range(n)]
-  plan.sort(key=operator.itemgetter(0))
-  bad = set(b.rng.sample(range(len(plan)), round(len(plan) * malformed_share)))
-  malformed: list[Malformed] = []
-  topic_of = {source: topics.for_source(source) for source in _SOURCE_BUILDERS}
-  headers_of = {source: _headers_with_fetched_at(source, now) for source in _SOURCE_BUILDERS}
-  for i, (ts, source) in enumerate(plan):
-    key, payload = _SOURCE_BUILDERS[source](b, catalog, ts)
-    key_b = key.encode()
-    topic = topic_of[source]
-    if i in bad:
-      value, reason = _malform(b, source, payload)
-      malformed.append(Malformed(topic, key_b, reason))
-    else:
-      value = _encode(payload)
-    fetched = min(ts + b.between(5, 300), now_s)
-    out.append(DemoEvent(topic, key_b, value, headers_of[source](fetched)))
-  return DemoData(out, b.pii(), malformed)
-
-
-# The publishing clients a demo load can go through (`--client`); agents use kafka-python only.
-CLIENTS = {'librdkafka': BulkPublisher, 'kafka-python': KafkaPublisher}
-DEFAULT_CLIENT = 'librdkafka'
-
-
-def publish(events: Iterable[DemoEvent], bootstrap_servers: str, *,
-            config: Optional[PublisherConfig] = None, workers: int = 1,
-            client: str = DEFAULT_CLIENT, progress=None) -> dict[str, int]:
-  """Publishes the events; returns acknowledged counts per topic. Raises PublishError on loss.
-
-  `client` is 'librdkafka' (BulkPublisher, the default: about 20 µs of CPU per record) or
-  'kafka-python' (KafkaPublisher, as the agents: about 90 µs), with the same settings and
-  guarantees. With `workers` > 1 the context records are published first, then the source
-  events are split over that many forked processes, each with its own producer.
-  """
-  if client not in CLIENTS:
-    raise ValueError(f'Unknown client {client!r}; one of {sorted(CLIENTS)}')
-  # Bulk settings: a long linger fills big batches, which is what kafka-python needs to keep up
-  # (measured with benchmarks/bench_generator.py); latency does not matter for a demo load.
-  config = config or PublisherConfig(bootstrap_servers=bootstrap_servers,
-                                     client_id='millionx-demo', linger_ms=BULK_LINGER_MS,
-                                     batch_size=BULK_BATCH_BYTES)
-  events = list(events)
-  if workers <= 1:
-    return _publish_slice(client, config, events, progress)
-  n_context = 0
-  while n_context < len(events) and dict(events[n_context].headers)['source'] in (
-      b'catalog', b'openweather'):
-    n_context += 1
-  counts = collections.Counter(_publish_slice(client, config, events[:n_context], None))
-  global _FORKED_EVENTS  # pylint: disable=global-statement
-  _FORKED_EVENTS = events[n_context:]   # inherited by the forked workers, never pickled
-  try:
-    with multiprocessing.get_context('fork').Pool(workers) as pool:
-      for part in pool.starmap(_publish_share,
-                               [(client, config, i, workers) for i in range(workers)]):
-        counts.update(part)
-  finally:
-    _FORKED_EVENTS = []
-  return topic_counts(counts)
-
-
-_FORKED_EVENTS: list[DemoEvent] = []
-
-
-def _publish_share(client: str, config: PublisherConfig, index: int,
-                   workers: int) -> dict[str, int]:
-  return _publish_slice(client, config, _FORKED_EVENTS[index::workers], None)
-
-
-def _publish_slice(client: str, config: PublisherConfig, events: Sequence[DemoEvent],
-                   progress) -> dict[str, int]:
-  with CLIENTS[client](config) as publisher:
-    publisher.publish_many(events, progress=progress)
-    return topic_counts(publisher.acked)
-
-
-def write_pii(path: str, data: DemoData, seed: int) -> None:
-  with open(path, 'w', encoding='utf-8') as f:
-    json.dump({'seed': seed, 'synthetic': True,
-               'values': [p._asdict() for p in data.pii]}, f, ensure_ascii=False, indent=1)
-
-
-def _parse_now(text: Optional[str]) -> Optional[datetime.datetime]:
-  if text is None:
-    return None
-  if text == 'now':
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-  ts = datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
-  if ts.tzinfo is None:
-    raise argparse.ArgumentTypeError('--now needs a UTC offset, e.g. 2026-11-28T12:00:00Z')
-  return ts
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  parser = argparse.ArgumentParser(prog='python -m agents.demo', description=__doc__.split('\n\n')[0])
-  parser.add_argument('--bootstrap-servers', help='Kafka brokers host:port[,...]; default: the '
-                      'bootstrap_servers of the topics file')
-  parser.add_argument('--events', type=int, default=1000,
-                      help='number of source events (tiktok/facebook/shopify/daraz), default 1000; '
-                      '48 product and 8 weather records come on top')
-  parser.add_argument('--seed', type=int, default=42, help='random seed; same seed, same data')
-  parser.add_argument('--malformed-share', type=float, default=0.05,
-                      help='share of source events that are malformed, 0..1 (default 0.05)')
-  parser.add_argument('--pii-out', help='write the planted PII values to this JSON file')
-  parser.add_argument('--now', type=_parse_now,
-                      help='reference time (ISO-8601 with offset, or "now"); events fall in the '
-                      f'6 hours before it. Default {DEFAULT_NOW.isoformat()} for reproducible data')
-  parser.add_argument('--topics-file', help='topic config (default pipeline/topics.yaml)')
-  parser.add_argument('--topic-prefix', default='',
-                      help='prefix every topic name (tests use unique topics)')
-  parser.add_argument('--workers', type=int, default=1,
-                      help='publishing processes (default 1; one librdkafka process keeps up with '
-                      'a local broker, kafka-python needs 2 or more for large --events)')
-  parser.add_argument('--client', choices=sorted(CLIENTS), default=DEFAULT_CLIENT,
-                      help=f'Kafka client for publishing (default {DEFAULT_CLIENT}; the agents '
-                      'use kafka-python, with the same settings)')
-  parser.add_argument('--dry-run', action='store_true',
-                      help='print the events as JSON lines to stdout instead of publishing')
-  args = parser.parse_args(argv)
-
-  topics = load_topics(args.topics_file)
-  if args.topic_prefix:
-    topics = topics.with_prefix(args.topic_prefix)
-  started = time.monotonic()
-  data = generate(args.seed, args.events, args.malformed_share, topics=topics, now=args.now)
-  gen_s = time.monotonic() - started
-  if args.pii_out:
-    write_pii(args.pii_out, data, args.seed)
-  summary = sys.stderr if args.dry_run else sys.stdout
-  if args.dry_run:
-    for e in data.events:
-      print(json.dumps({'topic': e.topic, 'key': e.key.decode(),
-                        'headers': {k: v.decode() for k, v in e.headers},
-                        'value': e.value.decode('utf-8', errors='replace')}, ensure_ascii=False))
-    counts = data.counts()
-  else:
-    servers = args.bootstrap_servers or topics.bootstrap_servers
-    started = time.monotonic()
-    counts = publish(data.events, servers, workers=args.workers, client=args.client,
-                     progress=lambda n: print(f'  published {n}/{len(data.events)}', file=sys.stderr))
-    pub_s = time.monotonic() - started
-    print(f'published {sum(counts.values())} records to {servers} in {pub_s:.2f}s '
-          f'({sum(counts.values()) / max(pub_s, 1e-9):,.0f}/s)', file=summary)
-  print(f'generated {len(data.events)} records in {gen_s:.2f}s (seed {args.seed})', file=summary)
-  for topic, n in counts.items():
-    print(f'  {topic:<24} {n:>8}', file=summary)
-  reasons = collections.Counter(m.reason.split(':')[0] for m in data.malformed)
-  print(f'malformed: {len(data.malformed)} ' + json.dumps(dict(sorted(reasons.items()))),
-        file=summary)
-  print(f'planted PII values: {len(data.pii)}' + (f' -> {args.pii_out}' if args.pii_out else ''),
-        file=summary)
-  return 0
-
-
-if __name__ == '__main__':
-  sys.exit(main())
+SOURCE_BUILDERS = {'tiktok': _tiktok, 'facebook': _facebook, 'shopify': _shopify, 'daraz': _daraz}
