@@ -147,7 +147,7 @@ def test_facebook_malformed_json_page_goes_to_dlq_and_checkpoint_holds(tmp_path,
     assert headers_of(letter)['dlq_reason'].startswith(b'facebook')
 
 
-def test_openweather_eight_cities_keyed_by_id_one_bad_answer_dead_lettered(monkeypatch, dlq_key):
+def test_openweather_cities_keyed_by_id_and_hour_one_bad_answer_dead_lettered(monkeypatch, dlq_key):
   monkeypatch.setenv('T_OWM_KEY', 'k')
   dhaka = fixture('openweather_current_dhaka.json')
   with FakeApi() as api, unique_topics() as topics:
@@ -158,7 +158,9 @@ def test_openweather_eight_cities_keyed_by_id_one_bad_answer_dead_lettered(monke
     stats = run(OpenWeatherAgent(client), topics, None, dlq_key)
     assert (stats.published, stats.dead_lettered) == (7, 1)
     keys = sorted(r.key for r in read_all(topics.for_source('openweather'), 7))
-    assert b'1185241' in keys and b'1185099' not in keys and len(keys) == 7
+    # City id and the UTC hour of the observation: the topic keeps one per city and hour.
+    assert b'1185241:2022-02-08T07' in keys and len(keys) == 7
+    assert not any(k.startswith(b'1185099') for k in keys)
     assert read_all(topics.ingest_dlq, 1)[0].key == b'1185099'
 
 
