@@ -244,3 +244,17 @@ def test_every_agent_takes_the_proxy_flags(proxies, tmp_path, monkeypatch, caplo
   assert _carriers(api) == ['A', 'B'] * 4                  # 8 cities; C (407) benched once
   assert f'proxy #2 (127.0.0.1:{c.port}) benched for 30s after HTTP 407' in caplog.text
   assert C_WRONG_PASSWORD not in caplog.text
+
+
+def test_a_timeout_through_a_proxy_benches_it(proxies, tmp_path):
+  a, b, _ = proxies
+  ref = write_proxy_list(tmp_path, a.url(), b.url('bob', B_PASSWORD))
+  time_ = FakeTime()
+  with FakeApi() as api:
+    api.route('GET', '/x', [Reply(200, {'slow': 1}, delay_s=1.0), Reply(200, {'ok': 1})])
+    config = HttpConfig(api.url, read_timeout_s=0.3, retry=RetryPolicy(max_attempts=1),
+                        proxies=ProxyConfig(SecretRef.parse(ref)))
+    with ApiClient(config, sleep=time_.sleep, clock=time_.clock) as client:
+      assert client.request_json('GET', '/x') == {'ok': 1}
+      assert [p.last_failure for p in client.proxies.proxies] == ['ReadTimeout', None]
+  assert _carriers(api) == ['A', 'B']
