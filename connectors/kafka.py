@@ -93,6 +93,9 @@ class KafkaIOConfig:
   java_env: str = JAVA_ENV_LOOPBACK
   legacy_payload: bool = False
   auto_offset_reset: str = 'earliest'
+  # The producers' max.request.size: the largest message the graph writes, a dead letter as
+  # large as the DLQ topic's max.message.bytes (pipeline/topics.yaml). None: Kafka's ~1 MiB.
+  max_request_bytes: Optional[int] = None
 
   def __post_init__(self):
     if not self.bootstrap_servers:
@@ -103,6 +106,8 @@ class KafkaIOConfig:
       raise ValueError(f'java_env must be {JAVA_ENV_LOOPBACK!r} or {JAVA_ENV_EMBEDDED!r}')
     if self.auto_offset_reset not in ('earliest', 'latest'):
       raise ValueError('auto_offset_reset must be "earliest" or "latest"')
+    if self.max_request_bytes is not None and self.max_request_bytes < 1024:
+      raise ValueError('max_request_bytes must be >= 1024')
 
   def expansion_service(self) -> JavaJarExpansionService:
     """One expansion service object, shared by every Kafka transform of a pipeline (separate
@@ -124,12 +129,15 @@ class KafkaIOConfig:
     }
 
   def producer_config(self) -> dict[str, str]:
-    return {
+    config = {
         'bootstrap.servers': self.bootstrap_servers,
         'acks': 'all',
         'enable.idempotence': 'true',
         'linger.ms': '20',
     }
+    if self.max_request_bytes is not None:
+      config['max.request.size'] = str(self.max_request_bytes)
+    return config
 
 
 def _to_raw_record(kafka_record, source_by_topic: dict[str, str]) -> RawRecord:

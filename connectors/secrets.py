@@ -1,18 +1,65 @@
 """Secret references: options carry where a secret lives, never the secret itself.
 
-A reference is `env:NAME` (an environment variable) or `file:PATH` (a file whose
-content, stripped of surrounding whitespace, is the secret). References are
-resolved on the worker (in a DoFn's `setup()`), so secret values are never pickled
-into the pipeline graph, shown in display data, or printed.
+A reference is `env:NAME` (an environment variable) or `file:PATH` (a file). Both are read the
+same way: surrounding whitespace (a trailing newline from `echo` or an editor, spaces, CR/LF) is
+not part of the secret, and what is left must not be empty. References are resolved on the
+worker (in a DoFn's `setup()`), so secret values are never pickled into the pipeline graph,
+shown in display data, or printed.
+
+Keys (the pseudonym and DLQ keys) must be at least `MIN_KEY_BYTES` random bytes, written as
+hex (only hex digits, e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`, which is
+what run_local.sh makes) or base64 (standard or URL-safe alphabet, padding optional, e.g.
+`openssl rand -base64 32`). A value made only of hex digits is read as hex. A passphrase is not
+a key: text that decodes to printable characters, or to too few distinct bytes, is refused.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import os
+import re
+from typing import Union
+
+MIN_KEY_BYTES = 32
+MAKE_KEY_HINT = "make one with `python -c 'import secrets; print(secrets.token_hex(32))'`"
+_HEX = re.compile(r'[0-9a-fA-F]+')
+_BASE64 = re.compile(r'[A-Za-z0-9+/_-]+={0,2}')
+# 32 random bytes hold about 30 distinct values; fewer than 16 means a pattern, not randomness.
+_MIN_DISTINCT_BYTES = 16
 
 
 class SecretError(ValueError):
   """A secret reference is malformed or points at nothing."""
+
+
+def decode_key(text: Union[str, bytes], what: str = 'key') -> bytes:
+  """The key bytes written in `text` (hex or base64, see the module docstring).
+
+  Raises SecretError naming `what` (never the value) when the text is no such key."""
+  if isinstance(text, bytes):
+    try:
+      text = text.decode('ascii')
+    except UnicodeDecodeError:
+      raise SecretError(f'{what} is not hex or base64 text; {MAKE_KEY_HINT}') from None
+  text = text.strip()
+  if _HEX.fullmatch(text) and len(text) % 2 == 0:
+    key = bytes.fromhex(text)
+  elif _BASE64.fullmatch(text):
+    standard = text.replace('-', '+').replace('_', '/').rstrip('=')
+    try:
+      key = base64.b64decode(standard + '=' * (-len(standard) % 4), validate=True)
+    except (binascii.Error, ValueError):
+      raise SecretError(f'{what} is neither hex nor base64; {MAKE_KEY_HINT}') from None
+  else:
+    raise SecretError(f'{what} is neither hex nor base64; {MAKE_KEY_HINT}')
+  if len(key) < MIN_KEY_BYTES:
+    raise SecretError(f'{what} decodes to {len(key)} bytes; a key needs at least '
+                      f'{MIN_KEY_BYTES} random bytes; {MAKE_KEY_HINT}')
+  if all(0x20 <= b < 0x7f for b in key) or len(set(key)) < _MIN_DISTINCT_BYTES:
+    raise SecretError(f'{what} decodes to text or a repeating pattern, not random bytes; '
+                      f'{MAKE_KEY_HINT}')
+  return key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,25 +77,31 @@ class SecretRef:
     return cls(scheme, location)
 
   def resolve(self) -> str:
-    """Reads the secret. Raises SecretError saying what to set when it is missing."""
+    """Reads the secret, stripped of surrounding whitespace. Raises SecretError saying what to
+    set when it is missing or empty."""
     if self.scheme == 'env':
       value = os.environ.get(self.location)
-      if not value:
+      if value is None:
         raise SecretError(
             f'Secret {self} is not set: export {self.location}=... in the environment '
             'of the process that runs the pipeline (and of every worker).')
-      return value
-    try:
-      with open(self.location, encoding='utf-8') as f:
-        value = f.read().strip()
-    except OSError as e:
-      raise SecretError(f'Secret {self} cannot be read: {e.strerror}') from e
+    else:
+      try:
+        with open(self.location, encoding='utf-8') as f:
+          value = f.read()
+      except OSError as e:
+        raise SecretError(f'Secret {self} cannot be read: {e.strerror}') from e
+    value = value.strip()
     if not value:
       raise SecretError(f'Secret {self} is empty')
     return value
 
   def resolve_bytes(self) -> bytes:
     return self.resolve().encode('utf-8')
+
+  def resolve_key(self) -> bytes:
+    """The key bytes (≥ MIN_KEY_BYTES, hex or base64 text; see the module docstring)."""
+    return decode_key(self.resolve(), f'the key in {self}')
 
   def __str__(self) -> str:
     return f'{self.scheme}:{self.location}'

@@ -30,7 +30,7 @@ from pipeline.graph import GraphConfig, SensoryPipeline
 from pipeline.runners import FLINK_CHECKPOINT_INTERVAL_MS, WORKER_POOL_ADDRESS, Plan, plan_run
 from pipeline.sinks import sinks_from_options
 from pipeline.summary import RunSummary, summarize_metrics
-from pipeline.topics import load_topics
+from pipeline.topics import dlq_max_message_bytes, load_topics
 
 _LOG = logging.getLogger('pipeline')
 
@@ -50,8 +50,10 @@ def build_graph_config(options: PipelineOptions, plan: Plan):
       expansion_jar=k.flink_kafka_expansion_jar if plan.is_flink else k.kafka_expansion_jar,
       java_env=JAVA_ENV_EMBEDDED if plan.is_flink else JAVA_ENV_LOOPBACK,
       legacy_payload=plan.is_flink,
-      auto_offset_reset=k.start_offset)
-  dead_letter = DeadLetterConfig(key_ref=t.dlq_key_ref)
+      auto_offset_reset=k.start_offset,
+      max_request_bytes=dlq_max_message_bytes(topics, out.dlq_topic))
+  dead_letter = DeadLetterConfig(key_ref=t.dlq_key_ref,
+                                 max_message_bytes=kafka.max_request_bytes)
   process = ProcessConfig(
       validation=ValidationConfig(dead_letter),
       privacy=PrivacyConfig(hmac_key_ref=t.pseudonym_key_ref, dead_letter=dead_letter,

@@ -7,6 +7,9 @@ import time
 import urllib.request
 from typing import Optional
 
+from kafka.errors import KafkaError
+
+from connectors import kafka_client
 from connectors.secrets import SecretError, SecretRef
 from pipeline.flink_jobs import flink_rest_url, list_jobs
 
@@ -42,28 +45,29 @@ def raw_backlog(bootstrap_servers: str, group_id: str, topics: list[str],
                 auto_offset_reset: str = 'earliest') -> dict[tuple[str, int], int]:
   """Records waiting for `group_id` in each partition of `topics`: end offset minus the group's
   committed offset (or, where it has none, the earliest / latest offset per auto_offset_reset)."""
-  from kafka import KafkaConsumer, TopicPartition
-  from kafka.errors import KafkaError
+  return {(r.topic, r.partition): r.size
+          for r in read_plan(bootstrap_servers, group_id, topics, auto_offset_reset)}
+
+
+def read_plan(bootstrap_servers: str, group_id: str, topics: list[str],
+              auto_offset_reset: str = 'earliest', max_records: Optional[int] = None):
+  """The exact offset range per raw partition that a bounded run reads (see
+  connectors.kafka_client.partition_ranges)."""
   try:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id,
-                             enable_auto_commit=False, request_timeout_ms=10000,
-                             client_id='millionx-preflight')
-  except KafkaError as e:
+    return kafka_client.partition_ranges(bootstrap_servers, group_id, topics, auto_offset_reset,
+                                         max_records)
+  except (kafka_client.KafkaUnavailable, KafkaError) as e:
     raise PreflightError(f'Kafka is not reachable at {bootstrap_servers} — {START_HINT}. '
                          f'({type(e).__name__})') from e
-  try:
-    parts = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-    ends = consumer.end_offsets(parts)
-    starts = consumer.beginning_offsets(parts)
-    backlog = {}
-    for tp in parts:
-      committed = consumer.committed(tp)
-      if committed is None:
-        committed = starts[tp] if auto_offset_reset == 'earliest' else ends[tp]
-      backlog[(tp.topic, tp.partition)] = max(0, ends[tp] - max(committed, starts[tp]))
-    return backlog
-  finally:
-    consumer.close(autocommit=False)
+
+
+def _check_dlq_size(bootstrap_servers: str, topic: str, needed: int) -> None:
+  allowed = kafka_client.topic_max_message_bytes(bootstrap_servers, topic)
+  if allowed is not None and allowed < needed:
+    raise PreflightError(
+        f'The DLQ topic {topic} takes messages of up to {allowed} bytes, but a dead letter may '
+        f'be {needed} (max_message_bytes in pipeline/topics.yaml) — align it with '
+        '`stack/stack.sh topics` (python -m pipeline.topics create).')
 
 
 def _check_flink_cluster(master: str) -> None:
@@ -88,14 +92,15 @@ def check(graph_config, is_flink: bool, flink_local: bool, flink_master: Optiona
   needed = list(graph_config.source_by_topic) + [
       graph_config.posts_topic, graph_config.orders_topic, graph_config.dlq_topic]
   _check_kafka(kafka.bootstrap_servers, needed)
+  dead_letter = graph_config.process.validation.dead_letter
+  _check_dlq_size(kafka.bootstrap_servers, graph_config.dlq_topic, dead_letter.max_message_bytes)
   if is_flink and not flink_local:
     _check_flink_cluster(flink_master)
   # Resolved here only to fail fast; the workers resolve them again in setup().
-  dead_letter = graph_config.process.validation.dead_letter
   for what, ref in (('--dlq_key_ref', dead_letter.key_ref),
                     ('--pseudonym_key_ref', graph_config.process.privacy.hmac_key_ref)):
     try:
-      SecretRef.parse(ref).resolve()
+      SecretRef.parse(ref).resolve_key()
     except SecretError as e:
       raise PreflightError(f'{what}: {e}') from e
 

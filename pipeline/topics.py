@@ -31,6 +31,8 @@ class TopicSpec:
   replication_factor: int
   min_insync_replicas: int
   source: Optional[str] = None
+  # The topic's max.message.bytes where the broker's default (~1 MiB) is not enough (the DLQ).
+  max_message_bytes: Optional[int] = None
 
   def __post_init__(self):
     if self.kind not in KINDS:
@@ -48,10 +50,15 @@ class TopicSpec:
       raise ValueError(f'topic {self.name}: min_insync_replicas must be between 1 and the '
                        f'replication factor ({self.replication_factor}): with more, every '
                        'acks=all write is refused')
+    if self.max_message_bytes is not None and self.max_message_bytes < 1024:
+      raise ValueError(f'topic {self.name}: max_message_bytes must be >= 1024')
 
   def configs(self) -> dict[str, str]:
-    return {'retention.ms': str(self.retention_ms), 'cleanup.policy': self.cleanup_policy,
-            'min.insync.replicas': str(self.min_insync_replicas)}
+    configs = {'retention.ms': str(self.retention_ms), 'cleanup.policy': self.cleanup_policy,
+               'min.insync.replicas': str(self.min_insync_replicas)}
+    if self.max_message_bytes is not None:
+      configs['max.message.bytes'] = str(self.max_message_bytes)
+    return configs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +85,19 @@ class TopicsConfig:
             f'unknown source(s) {sorted(unknown)}; known: {sorted(set(raw.values()))}')
       raw = {name: src for name, src in raw.items() if src in sources}
     return raw
+
+
+def dlq_max_message_bytes(config: TopicsConfig, dlq_topic: str) -> int:
+  """The largest dead letter `dlq_topic` takes: its max_message_bytes in the topics file, or
+  the file's dlq.pipeline setting for a DLQ topic the file does not list (it must be created
+  with at least that, which the pipeline's preflight checks)."""
+  named = {t.name: t for t in config.by_kind('dlq')}
+  spec = named.get(dlq_topic)
+  if spec is None or spec.max_message_bytes is None:
+    spec = next((t for t in config.by_kind('dlq') if t.max_message_bytes is not None), None)
+  if spec is None:
+    raise ValueError('the topics config gives no DLQ topic a max_message_bytes')
+  return spec.max_message_bytes
 
 
 def load_topics(path: str = TOPICS_FILE) -> TopicsConfig:
@@ -145,15 +165,18 @@ def verify_topics(config: TopicsConfig, bootstrap_servers: Optional[str] = None)
     described = {d['name']: d for d in admin.describe_topics([t.name for t in config.topics])
                  if not d.get('error_code')}
     present = [t.name for t in config.topics if t.name in described]
-    min_isr = {}
+    min_isr, max_bytes = {}, {}
     if present:
       # 'all': a topic without its own setting reports the broker default it runs with.
       answer = admin.describe_configs(
-          [ConfigResource(ConfigResourceType.TOPIC, name, configs={'min.insync.replicas': None})
+          [ConfigResource(ConfigResourceType.TOPIC, name,
+                          configs={'min.insync.replicas': None, 'max.message.bytes': None})
            for name in present], config_filter='all')
       for name, values in answer.get('topic', {}).items():
         value = values.get('min.insync.replicas', {}).get('value')
         min_isr[name] = int(value) if value is not None else None
+        value = values.get('max.message.bytes', {}).get('value')
+        max_bytes[name] = int(value) if value is not None else None
   finally:
     admin.close()
   problems = []
@@ -171,6 +194,9 @@ def verify_topics(config: TopicsConfig, bootstrap_servers: Optional[str] = None)
     if min_isr.get(t.name) != t.min_insync_replicas:
       problems.append(f'{t.name}: min.insync.replicas {min_isr.get(t.name)}, config says '
                       f'{t.min_insync_replicas} (`python -m pipeline.topics create` aligns it)')
+    if t.max_message_bytes is not None and max_bytes.get(t.name) != t.max_message_bytes:
+      problems.append(f'{t.name}: max.message.bytes {max_bytes.get(t.name)}, config says '
+                      f'{t.max_message_bytes} (`python -m pipeline.topics create` aligns it)')
   return problems
 
 

@@ -27,30 +27,66 @@ def _check_ref(name: str, ref: str) -> None:
   SecretRef.parse(ref)  # raises SecretError with a helpful message
 
 
+# Kafka's own default for a message (broker `message.max.bytes`, producer `max.request.size`
+# ~1 MiB): what a DLQ topic allows unless pipeline/topics.yaml says more for it.
+KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1048588
+# Room in a dead letter's DLQ message for everything but the sealed payload: the metadata fields
+# as JSON (error_message is capped at 2,000 characters, ≤ 12 KB escaped) and the Kafka record.
+DEAD_LETTER_METADATA_BYTES = 16384
+# Room in the sealed Kafka message for its key, headers and framing beside the payload.
+ENVELOPE_ALLOWANCE_BYTES = 8192
+_SEAL_OVERHEAD_BYTES = 12 + 16   # AES-GCM nonce and tag
+
+
+def inline_payload_limit(max_message_bytes: int) -> int:
+  """The largest plaintext a dead letter can keep inline in a DLQ message of
+  `max_message_bytes`: the sealed bytes are base64-encoded once (4 characters per 3 bytes)."""
+  return ((max_message_bytes - DEAD_LETTER_METADATA_BYTES) // 4) * 3 - _SEAL_OVERHEAD_BYTES
+
+
 @dataclasses.dataclass(frozen=True)
 class DeadLetterConfig:
-  """How dead letters encrypt the payload they keep (AES-256-GCM).
+  """How dead letters encrypt the payload they keep (AES-256-GCM), and how large they may be.
 
-  key_ref: secret reference to the DLQ key (any string; a 256-bit key is derived with HKDF).
-  key_id: stored with each dead letter; default: a fingerprint of the key (no secret in it).
+  key_ref: secret reference to the DLQ key: at least 32 random bytes as hex or base64 (see
+    connectors/secrets.py); checked when resolved (setup(), preflight).
+  key_id: stored with each dead letter; default: an HMAC of a label under the key.
+  max_message_bytes: the DLQ topic's `max.message.bytes` (pipeline/topics.yaml). The DLQ
+    producer's `max.request.size` is set to it, and `max_payload_bytes` (the validation limit)
+    is derived from it, so a dead letter always fits its topic: a payload too large to keep
+    becomes a reference (coordinates, size, keyed digest).
   """
   key_ref: str
   key_id: Optional[str] = None
   clock: Callable[[], datetime.datetime] = utc_now
+  max_message_bytes: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES
 
   def __post_init__(self):
     _check_ref('key_ref', self.key_ref)
     if self.key_id is not None and not self.key_id.strip():
       raise ValueError('DeadLetterConfig.key_id must be non-empty when given')
+    if self.max_payload_bytes < 1024:
+      raise ValueError(f'DeadLetterConfig.max_message_bytes={self.max_message_bytes} leaves no '
+                       'room for a payload')
+
+  @property
+  def max_payload_bytes(self) -> int:
+    """The largest message value kept inline in a dead letter (with up to
+    ENVELOPE_ALLOWANCE_BYTES of key and headers): the validation limit."""
+    return inline_payload_limit(self.max_message_bytes) - ENVELOPE_ALLOWANCE_BYTES
 
 
 @dataclasses.dataclass(frozen=True)
 class ValidationConfig:
   dead_letter: DeadLetterConfig
-  max_payload_bytes: int = 2 * 1024 * 1024
+  # None: the dead-letter config's max_payload_bytes, so a payload under the limit that fails
+  # still fits the DLQ, and one over it becomes a reference dead letter.
+  max_payload_bytes: Optional[int] = None
   clock: Callable[[], datetime.datetime] = utc_now
 
   def __post_init__(self):
+    if self.max_payload_bytes is None:
+      object.__setattr__(self, 'max_payload_bytes', self.dead_letter.max_payload_bytes)
     if self.max_payload_bytes <= 0:
       raise ValueError('ValidationConfig.max_payload_bytes must be positive')
 

@@ -1,15 +1,29 @@
 """Dead letters: tags, the payload cipher, and building DeadLetter records.
 
 The payload kept for replay holds PII, so it is sealed with AES-256-GCM (authenticated: a
-tampered or moved ciphertext fails to open). The key comes from a secret reference, resolved
-on the worker; a key id (fingerprint unless configured) is stored beside each ciphertext.
+tampered or moved ciphertext fails to open). The associated data binds it to the dead letter's
+id, stage, source topic, partition and offset, so neither the ciphertext nor those fields can be
+moved or edited without the payload failing to open. The key comes from a secret reference (at
+least 32 random bytes, see connectors/secrets.py), resolved on the worker; the key id stored
+beside each ciphertext is an HMAC of a label under the key (names the key, reveals nothing).
+
+Sizes. A dead letter is one Kafka message on the DLQ topic, whose `max.message.bytes` is the one
+fact (pipeline/topics.yaml) that the DLQ producer's `max.request.size` and the validation limit
+(`max_payload_bytes`) are derived from. The payload is sealed as bytes and base64-encoded once,
+in the DLQ JSON (~1.34x). A payload whose dead letter would not fit becomes a reference instead
+(FORMAT_KAFKA_REFERENCE): its Kafka coordinates, size and a keyed digest, sealed the same way;
+replay re-reads the source topic at those coordinates (while the topic retains them) and checks
+the digest.
 """
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
+import hmac
 import json
 import os
+import struct
 from typing import Any, Optional
 
 from cryptography.exceptions import InvalidTag
@@ -18,59 +32,87 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import ValidationError
 
-from connectors.secrets import SecretRef
+from connectors.secrets import MIN_KEY_BYTES, SecretError, SecretRef
 from schemas.envelope import RawRecord
 from schemas.normalized import DeadLetter, dead_letter_id, to_row
-from transforms.config import DeadLetterConfig
+from transforms.config import DeadLetterConfig, inline_payload_limit
 from transforms.pii_text import redact
 
 # Tags of every stage's two outputs.
 VALID_TAG = 'valid'
 DEAD_LETTER_TAG = 'dead_letter'
 
-FORMAT_KAFKA_MESSAGE = 'kafka-message'
-FORMAT_NORMALIZED_JSON = 'normalized-json'
+FORMAT_KAFKA_MESSAGE = 'kafka-message'        # the original Kafka message, sealed
+FORMAT_NORMALIZED_JSON = 'normalized-json'    # the pseudonymized normalized record, sealed
+FORMAT_KAFKA_REFERENCE = 'kafka-reference'    # too large to keep: coordinates, size, digest
 
 _HKDF_INFO = b'millionx-dlq-payload-v1'
+_DIGEST_INFO = b'millionx-dlq-digest-v1'
+_AAD_VERSION = 'millionx-dlq-aad-v2'
 _NONCE_BYTES = 12
 _MAX_MESSAGE_CHARS = 2000
 _MAX_PYDANTIC_ERRORS = 20
+
+# The sealed Kafka message: magic, a length-prefixed JSON header, then the raw key, value and
+# header values (no base64 inside the ciphertext: the DLQ JSON encodes it once).
+_MESSAGE_MAGIC = b'MXK2'
+_U32 = struct.Struct('>I')
 
 
 class PayloadDecryptError(ValueError):
   """The key is wrong, or the ciphertext was altered or belongs to another dead letter."""
 
 
-def derive_key(secret: bytes) -> bytes:
-  return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(secret)
+def derive_key(secret: bytes, info: bytes = _HKDF_INFO) -> bytes:
+  return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
 
 
-def key_fingerprint(key: bytes) -> str:
-  return 'k' + hashlib.sha256(b'millionx-key-id:' + key).hexdigest()[:12]
+def derive_key_id(key: bytes, label: str) -> str:
+  """A key id computed with the key (HMAC-SHA256 of a label): the same key always gets the same
+  id, and the id tells nothing about the key to whoever does not hold it."""
+  return 'k' + hmac.new(key, b'millionx-key-id:' + label.encode('utf-8'), 'sha256').hexdigest()[:12]
+
+
+def dead_letter_aad(dl_id: str, stage: str, topic: str, partition: int, offset: int) -> bytes:
+  """The AES-GCM associated data of a dead letter's payload."""
+  return json.dumps([_AAD_VERSION, dl_id, stage, topic, int(partition), int(offset)],
+                    ensure_ascii=False, separators=(',', ':')).encode('utf-8')
+
+
+def aad_of(dead: DeadLetter) -> bytes:
+  return dead_letter_aad(dead.dead_letter_id, dead.stage, dead.topic, dead.partition, dead.offset)
 
 
 class PayloadCipher:
-  """AES-256-GCM; the associated data is the dead_letter_id."""
+  """AES-256-GCM under a key derived (HKDF) from the DLQ key; also the keyed payload digest."""
 
-  def __init__(self, secret: bytes, key_id: Optional[str] = None):
-    self._key = derive_key(secret)
-    self._aead = AESGCM(self._key)
-    self.key_id = key_id or key_fingerprint(self._key)
+  def __init__(self, key: bytes, key_id: Optional[str] = None):
+    if len(key) < MIN_KEY_BYTES:
+      raise SecretError(f'the DLQ key has {len(key)} bytes; it needs at least {MIN_KEY_BYTES}')
+    self._aead = AESGCM(derive_key(key))
+    self._digest_key = derive_key(key, _DIGEST_INFO)
+    self.key_id = key_id or derive_key_id(key, 'dlq')
 
   @classmethod
   def from_ref(cls, ref: str, key_id: Optional[str] = None) -> 'PayloadCipher':
-    return cls(SecretRef.parse(ref).resolve_bytes(), key_id)
+    return cls(SecretRef.parse(ref).resolve_key(), key_id)
 
-  def seal(self, plaintext: bytes, associated: str) -> bytes:
+  def seal(self, plaintext: bytes, associated: bytes) -> bytes:
     nonce = os.urandom(_NONCE_BYTES)
-    return nonce + self._aead.encrypt(nonce, plaintext, associated.encode('utf-8'))
+    return nonce + self._aead.encrypt(nonce, plaintext, associated)
 
-  def open(self, sealed: bytes, associated: str) -> bytes:
+  def open(self, sealed: bytes, associated: bytes) -> bytes:
     try:
-      return self._aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:],
-                                associated.encode('utf-8'))
+      return self._aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], associated)
     except InvalidTag as e:
       raise PayloadDecryptError('payload cannot be decrypted with this key') from e
+
+  def open_dead_letter(self, dead: DeadLetter) -> bytes:
+    """The plaintext payload, if the dead letter's id, stage and coordinates are the sealed ones."""
+    return self.open(dead.payload_ciphertext, aad_of(dead))
+
+  def digest(self, data: bytes) -> str:
+    return hmac.new(self._digest_key, data, hashlib.sha256).hexdigest()
 
 
 def describe_error(error: BaseException) -> str:
@@ -89,38 +131,83 @@ def describe_error(error: BaseException) -> str:
   return redact(text)[:_MAX_MESSAGE_CHARS]
 
 
-def _b64(value: Any) -> Optional[str]:
-  if value is None:
-    return None
+def _as_bytes(value: Any) -> Optional[bytes]:
+  if value is None or isinstance(value, bytes):
+    return value
+  if isinstance(value, bytearray):
+    return bytes(value)
   if isinstance(value, str):
-    value = value.encode('utf-8', errors='surrogatepass')
-  if not isinstance(value, (bytes, bytearray)):
-    value = repr(value).encode('utf-8', errors='replace')
-  return base64.b64encode(bytes(value)).decode('ascii')
+    return value.encode('utf-8', errors='surrogatepass')
+  return repr(value).encode('utf-8', errors='replace')
 
 
-def kafka_message_envelope(raw: RawRecord) -> bytes:
-  """What replay needs to republish a message byte for byte: key, value, headers (base64)."""
+def _headers_of(raw: RawRecord) -> list[tuple[str, Optional[bytes]]]:
   headers = []
   for item in raw.headers or ():
     try:
       name, value = item
     except (TypeError, ValueError):
       continue
-    headers.append([str(name), _b64(value)])
-  return json.dumps({'topic': raw.topic, 'key': _b64(raw.key), 'value': _b64(raw.value),
-                     'headers': headers, 'timestamp_ms': raw.timestamp_ms}).encode('utf-8')
+    headers.append((str(name), _as_bytes(value)))
+  return headers
+
+
+def _frame(header: dict, parts: list[Optional[bytes]]) -> bytes:
+  header_bytes = json.dumps(header, ensure_ascii=False, separators=(',', ':')).encode('utf-8')
+  return b''.join([_MESSAGE_MAGIC, _U32.pack(len(header_bytes)), header_bytes,
+                   *(p for p in parts if p)])
+
+
+def encode_kafka_message(topic: str, partition: int, offset: int, timestamp_ms: Optional[int],
+                         key: Optional[bytes], value: Optional[bytes],
+                         headers: list[tuple[str, Optional[bytes]]]) -> bytes:
+  """A Kafka message as bytes that replay can republish byte for byte (lengths -1 = null)."""
+  size = lambda b: -1 if b is None else len(b)
+  header = {'topic': topic, 'partition': partition, 'offset': offset,
+            'timestamp_ms': timestamp_ms, 'key': size(key), 'value': size(value),
+            'headers': [[name, size(v)] for name, v in headers]}
+  return _frame(header, [key, value, *(v for _, v in headers)])
+
+
+def message_content(key: Optional[bytes], value: Optional[bytes],
+                    headers: list[tuple[str, Optional[bytes]]]) -> bytes:
+  """What the keyed digest of a reference covers: the message's key, value and headers."""
+  return encode_kafka_message('', 0, 0, None, key, value, headers)
+
+
+def kafka_message_envelope(raw: RawRecord) -> bytes:
+  return encode_kafka_message(str(raw.topic), _int(raw.partition), _int(raw.offset),
+                              _int(raw.timestamp_ms, None), _as_bytes(raw.key),
+                              _as_bytes(raw.value), _headers_of(raw))
 
 
 def decode_kafka_message_envelope(plaintext: bytes) -> dict:
-  data = json.loads(plaintext)
-  unb64 = lambda v: None if v is None else base64.b64decode(v)
-  return {'topic': data['topic'], 'key': unb64(data['key']), 'value': unb64(data['value']),
-          'headers': [(k, unb64(v)) for k, v in data['headers']],
-          'timestamp_ms': data.get('timestamp_ms')}
+  """{topic, partition, offset, timestamp_ms, key, value, headers} of a sealed Kafka message."""
+  if not plaintext.startswith(_MESSAGE_MAGIC) or len(plaintext) < 8:
+    raise ValueError('not a sealed Kafka message')
+  (header_len,) = _U32.unpack_from(plaintext, 4)
+  pos = 8 + header_len
+  header = json.loads(plaintext[8:pos])
+
+  def take(n: int) -> Optional[bytes]:
+    nonlocal pos
+    if n < 0:
+      return None
+    if pos + n > len(plaintext):
+      raise ValueError('sealed Kafka message is truncated')
+    pos += n
+    return plaintext[pos - n:pos]
+
+  key, value = take(header['key']), take(header['value'])
+  headers = [(name, take(n)) for name, n in header['headers']]
+  if pos != len(plaintext):
+    raise ValueError('sealed Kafka message has trailing bytes')
+  return {'topic': header['topic'], 'partition': header['partition'],
+          'offset': header['offset'], 'timestamp_ms': header['timestamp_ms'],
+          'key': key, 'value': value, 'headers': headers}
 
 
-def _int(value: Any, default: int = -1) -> int:
+def _int(value: Any, default: Optional[int] = -1) -> Optional[int]:
   return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
@@ -130,34 +217,54 @@ class DeadLetterFactory:
   def __init__(self, config: DeadLetterConfig):
     self._cipher = PayloadCipher.from_ref(config.key_ref, config.key_id)
     self._clock = config.clock
+    self._inline_limit = inline_payload_limit(config.max_message_bytes)
+
+  def _build(self, stage: str, error: BaseException, source: str, topic: str, partition: int,
+             offset: int, timestamp_ms: int, payload_format: str, payload: bytes, sub_id: str,
+             event_id: Optional[str], reference: Optional[dict] = None) -> DeadLetter:
+    dl_id = dead_letter_id(stage, topic, partition, offset, sub_id)
+    if len(payload) > self._inline_limit:
+      # Too large for one DLQ message: keep where it is and what it was, not the bytes.
+      payload_format, payload = FORMAT_KAFKA_REFERENCE, json.dumps(
+          {'topic': topic, 'partition': partition, 'offset': offset, **(reference or {})},
+          separators=(',', ':')).encode('utf-8')
+    return DeadLetter(
+        dead_letter_id=dl_id, stage=stage, error_class=type(error).__name__,
+        error_message=describe_error(error), source=source, topic=topic,
+        partition=partition, offset=offset, kafka_timestamp_ms=timestamp_ms,
+        failed_at=self._clock(), payload_format=payload_format,
+        payload_key_id=self._cipher.key_id,
+        payload_ciphertext=self._cipher.seal(
+            payload, dead_letter_aad(dl_id, stage, topic, partition, offset)),
+        event_id=event_id)
 
   def from_raw(self, stage: str, raw: RawRecord, error: BaseException,
                event_id: Optional[str] = None, sub_id: str = '') -> DeadLetter:
-    """A dead letter keeping the original Kafka message (replayable as is)."""
+    """A dead letter keeping the original Kafka message (replayable as is), or a reference to
+    it with its size and keyed digest when it is too large for the DLQ."""
     topic, partition, offset = str(raw.topic), _int(raw.partition), _int(raw.offset)
-    dl_id = dead_letter_id(stage, topic, partition, offset, sub_id)
-    return DeadLetter(
-        dead_letter_id=dl_id, stage=stage, error_class=type(error).__name__,
-        error_message=describe_error(error), source=str(raw.source), topic=topic,
-        partition=partition, offset=offset, kafka_timestamp_ms=_int(raw.timestamp_ms),
-        failed_at=self._clock(), payload_format=FORMAT_KAFKA_MESSAGE,
-        payload_key_id=self._cipher.key_id,
-        payload_ciphertext=self._cipher.seal(kafka_message_envelope(raw), dl_id),
-        event_id=event_id)
+    envelope = kafka_message_envelope(raw)
+    reference = None
+    if len(envelope) > self._inline_limit:
+      key, value = _as_bytes(raw.key), _as_bytes(raw.value)
+      reference = {'kept': FORMAT_KAFKA_MESSAGE, 'size': len(value or b''),
+                   'message_bytes': len(envelope),
+                   'digest': self._cipher.digest(message_content(key, value, _headers_of(raw)))}
+    return self._build(stage, error, str(raw.source), topic, partition, offset,
+                       _int(raw.timestamp_ms), FORMAT_KAFKA_MESSAGE, envelope, sub_id, event_id,
+                       reference)
 
   def from_record(self, stage: str, record: Any, error: BaseException) -> DeadLetter:
     """A dead letter keeping a (pseudonymized) normalized record, for the later stages."""
     lineage = record.lineage
-    dl_id = dead_letter_id(stage, lineage.topic, lineage.partition, lineage.offset,
-                           record.event_id)
     payload = json.dumps(to_row(record), ensure_ascii=False).encode('utf-8')
-    return DeadLetter(
-        dead_letter_id=dl_id, stage=stage, error_class=type(error).__name__,
-        error_message=describe_error(error), source=record.source, topic=lineage.topic,
-        partition=lineage.partition, offset=lineage.offset,
-        kafka_timestamp_ms=lineage.kafka_timestamp_ms, failed_at=self._clock(),
-        payload_format=FORMAT_NORMALIZED_JSON, payload_key_id=self._cipher.key_id,
-        payload_ciphertext=self._cipher.seal(payload, dl_id), event_id=record.event_id)
+    reference = None
+    if len(payload) > self._inline_limit:
+      reference = {'kept': FORMAT_NORMALIZED_JSON, 'size': len(payload),
+                   'digest': self._cipher.digest(payload)}
+    return self._build(stage, error, record.source, lineage.topic, lineage.partition,
+                       lineage.offset, lineage.kafka_timestamp_ms, FORMAT_NORMALIZED_JSON,
+                       payload, record.event_id, record.event_id, reference)
 
 
 def dead_letter_to_json(dead_letter: DeadLetter) -> bytes:
@@ -166,7 +273,6 @@ def dead_letter_to_json(dead_letter: DeadLetter) -> bytes:
 
 
 def dead_letter_from_json(value: bytes) -> DeadLetter:
-  import datetime  # local: only the DLQ tool reads dead letters back
   data = json.loads(value)
   data['failed_at'] = datetime.datetime.fromisoformat(data['failed_at'])
   data['payload_ciphertext'] = base64.b64decode(data['payload_ciphertext'])

@@ -7,7 +7,6 @@ pseudonym across sources and runs. What happens to each field is the table in pr
 from __future__ import annotations
 
 import datetime
-import hashlib
 import hmac
 import re
 from typing import Any, Iterable, Iterator, NamedTuple, Optional
@@ -15,7 +14,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Optional
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from connectors.secrets import SecretRef
+from connectors.secrets import SecretRef, decode_key
 from schemas.normalized import (Lineage, MarketOrder, OrderLine, Pseudonym, SocialPost,
                                 event_id)
 from schemas.sources import (ALL_SOURCE_MODELS, DarazAddress, DarazOrder, FacebookActor, FacebookComment,
@@ -24,7 +23,7 @@ from schemas.sources import (ALL_SOURCE_MODELS, DarazAddress, DarazOrder, Facebo
 from transforms import pii_text
 from transforms.cities import resolve_city
 from transforms.config import PrivacyConfig
-from transforms.dead_letter import DEAD_LETTER_TAG, VALID_TAG, DeadLetterFactory, key_fingerprint
+from transforms.dead_letter import DEAD_LETTER_TAG, VALID_TAG, DeadLetterFactory, derive_key_id
 from transforms.metrics import NAMESPACE
 from transforms.privacy_policy import Policy, policy_of
 from transforms.validate import ValidRecord
@@ -46,8 +45,9 @@ class Shield:
   """The keyed, per-field PII operations. Built on the worker from the resolved key."""
 
   def __init__(self, key: bytes, key_id: Optional[str] = None, region: str = 'BD'):
-    self._key = key
-    self.key_id = key_id or key_fingerprint(hashlib.sha256(b'pseudonym:' + key).digest())
+    """key: the pseudonym secret as resolved (hex or base64 of ≥ 32 random bytes)."""
+    self._key = decode_key(key, 'the pseudonym key')
+    self.key_id = key_id or derive_key_id(self._key, 'pseudonym')
     self._region = region
     self.num_tokens = 0
 

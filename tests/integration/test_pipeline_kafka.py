@@ -15,7 +15,9 @@ from pipeline.context_files import write_context_files
 from pipeline.flink_jobs import cancel_job, list_jobs
 from tests.integration import pipeline_helpers as h
 
-SECRET_ENV = {'MILLIONX_DLQ_KEY': 'test-dlq-key', 'MILLIONX_PSEUDONYM_KEY': 'test-pseudonym-key'}
+# Test-only keys: 32 bytes as hex, as run_local.sh makes them.
+SECRET_ENV = {'MILLIONX_DLQ_KEY': '7c1d2a3b4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9',
+              'MILLIONX_PSEUDONYM_KEY': 'e0d1c2b3a4958677685a4b3c2d1e0f1a2b3c4d5e6f708192a3b4c5d6e7f80912'}
 COMMON = ['--no_embed', '--dlq_key_ref=env:MILLIONX_DLQ_KEY',
           '--pseudonym_key_ref=env:MILLIONX_PSEUDONYM_KEY']
 

@@ -13,9 +13,12 @@ DATA = pathlib.Path(__file__).parent / 'data'
 
 HMAC_KEY_ENV = 'MILLIONX_TEST_HMAC_KEY'
 DLQ_KEY_ENV = 'MILLIONX_TEST_DLQ_KEY'
-# Test-only keys, set for the in-process DirectRunner.
-os.environ.setdefault(HMAC_KEY_ENV, 'test-hmac-key-not-a-secret')
-os.environ.setdefault(DLQ_KEY_ENV, 'test-dlq-key-not-a-secret')
+# Test-only keys (32 bytes as hex, as a real key must be), set for the in-process DirectRunner.
+# Fixed values: the golden outputs' pseudonyms and key ids depend on them.
+TEST_HMAC_KEY = '5f7e94957310158b6243b9dcdb0b38f689f2e58375646f9b6271c6d2e0655e8b'
+TEST_DLQ_KEY = '69150964f3a5237959f9475da8d285d457a4cbd4a8098027303eca7819466a28'
+os.environ.setdefault(HMAC_KEY_ENV, TEST_HMAC_KEY)
+os.environ.setdefault(DLQ_KEY_ENV, TEST_DLQ_KEY)
 
 FIXED_NOW = datetime.datetime(2026, 11, 28, 12, 0, 0, tzinfo=datetime.timezone.utc)
 

@@ -32,8 +32,8 @@ def test_one_person_one_pseudonym_across_writings():
 
 
 def test_pseudonyms_are_keyed_and_carry_the_key_id():
-  a = Shield(b'key-a', 'ka').phone('01712345678')
-  b = Shield(b'key-b', 'kb').phone('01712345678')
+  a = Shield(fakes.TEST_HMAC_KEY.encode(), 'ka').phone('01712345678')
+  b = Shield(fakes.TEST_DLQ_KEY.encode(), 'kb').phone('01712345678')
   assert a.key_id == 'ka' and b.key_id == 'kb' and a.value != b.value
   plain = hashlib.sha256(b'+8801712345678').hexdigest()
   assert plain[:32] != a.value and '8801712345678' not in a.value

@@ -80,7 +80,7 @@ def test_dead_letter_payload_is_encrypted_and_decrypts_to_the_original():
   dead: DeadLetter = tagged.value
   assert b'canary' not in dead.payload_ciphertext
   message = decode_kafka_message_envelope(
-      fakes.test_cipher().open(dead.payload_ciphertext, dead.dead_letter_id))
+      fakes.test_cipher().open_dead_letter(dead))
   assert message['value'] == raw.value and message['key'] == raw.key
   assert message['headers'] == list(raw.headers)
 
