@@ -77,8 +77,7 @@ def render_dead_letter(dead_letter) -> str:
   from pipeline.graph import _dead_letter_to_kv
   key, value = _dead_letter_to_kv(dead_letter)
   assert len(_CIPHERTEXT.findall(value)) == 1, 'a dead letter holds exactly one ciphertext'
-  plaintext = fakes.test_cipher().open(dead_letter.payload_ciphertext,
-                                       dead_letter.dead_letter_id)
+  plaintext = fakes.test_cipher().open_dead_letter(dead_letter)
   return json.dumps({'output': 'DeadLetter', 'key': key.decode('utf-8'),
                      'value': _CIPHERTEXT.sub(b'"payload_ciphertext":"<sealed>"', value).decode('utf-8'),
                      'payload': base64.b64encode(plaintext).decode('ascii')},
