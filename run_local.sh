@@ -28,6 +28,14 @@ ensure_secrets() {
   for name in dlq pseudonym snowflake-password; do
     [ -s "$SECRETS/$name.key" ] || (umask 077; "$PY" -c 'import secrets; print(secrets.token_hex(32))' >"$SECRETS/$name.key")
   done
+  # The pipeline's keys must be >= 32 random bytes (hex or base64, connectors/secrets.py). An
+  # older or hand-made key that is not is reported, never replaced: a new pseudonym key would
+  # give every customer new pseudonyms, a new DLQ key would leave old dead letters sealed.
+  for name in dlq pseudonym; do
+    "$PY" -c 'import sys; from connectors.secrets import SecretRef, SecretError
+try: SecretRef.parse("file:" + sys.argv[1]).resolve_key()
+except SecretError as e: sys.exit(f"{e}\n(move the file away to get a new random key)")' "$SECRETS/$name.key"
+  done
 }
 
 pipeline_args() {

@@ -22,8 +22,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-os.environ.setdefault('MILLIONX_BENCH_HMAC_KEY', 'bench-hmac-key')
-os.environ.setdefault('MILLIONX_BENCH_DLQ_KEY', 'bench-dlq-key')
+# Benchmark-only keys: 32 bytes as hex, as the pipeline requires (connectors/secrets.py).
+os.environ.setdefault('MILLIONX_BENCH_HMAC_KEY', ''.join(f'{i:02x}' for i in range(101, 133)))
+os.environ.setdefault('MILLIONX_BENCH_DLQ_KEY', ''.join(f'{i:02x}' for i in range(140, 172)))
 os.environ['HF_HUB_OFFLINE'] = '1'
 
 import apache_beam as beam  # noqa: E402
