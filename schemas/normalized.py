@@ -53,6 +53,8 @@ class Flag:
   WEATHER_MISSING = 'weather_missing'          # city known, no observation for it
   PRODUCT_MISS = 'product_miss'
   EMPTY_TEXT = 'empty_text'                    # nothing to embed
+  TEXT_TRUNCATED = 'text_truncated'            # a free text was cut to the scanning caps
+                                               # (transforms/pii_text.py, README: privacy)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

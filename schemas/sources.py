@@ -11,8 +11,13 @@ from typing import Any, Optional
 
 from pydantic import AliasChoices, BaseModel, Field
 
-from schemas.types import (FacebookId, FlexDatetime, LaxBool, Money, NullableStr, NumericId,
+from schemas.types import (FacebookId, FlexDatetime, Int64, LaxBool, Money, NullableStr, NumericId,
                            SOURCE_MODEL_CONFIG)
+
+# Lists that each cost later stages work per element (an output record, a scrubbed title) are
+# capped, so one message cannot cost seconds downstream: a longer list is a validation error.
+MAX_ITEMS = 1000          # line items of an order, comments of a post
+MAX_TAGS = 200            # hashtags, mentions, statuses, gateway names
 
 # Values of the `schema_version` Kafka header this code understands. A missing header means '1'.
 KNOWN_SOURCE_SCHEMA_VERSIONS = frozenset({'1'})
@@ -39,16 +44,16 @@ class TikTokVideo(_Source):
   region_code: Optional[str] = Field(default=None, max_length=8)
   video_description: Optional[str] = pii('free_text')
   voice_to_text: Optional[str] = pii('free_text')
-  hashtag_names: list[str] = Field(default_factory=list)
-  video_mention_list: Optional[list[str]] = pii('username')
-  like_count: Optional[int] = None
-  comment_count: Optional[int] = None
-  share_count: Optional[int] = None
-  view_count: Optional[int] = None
-  favorites_count: Optional[int] = None
+  hashtag_names: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
+  video_mention_list: Optional[list[str]] = pii('username', max_length=MAX_TAGS)
+  like_count: Optional[Int64] = None
+  comment_count: Optional[Int64] = None
+  share_count: Optional[Int64] = None
+  view_count: Optional[Int64] = None
+  favorites_count: Optional[Int64] = None
   music_id: Optional[NumericId] = None
   playlist_id: Optional[NumericId] = None
-  effect_ids: list[str] = Field(default_factory=list)
+  effect_ids: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
   video_duration: Optional[float] = None
 
 
@@ -65,15 +70,15 @@ class FacebookComment(_Source):
   created_time: FlexDatetime = None
   message: Optional[str] = pii('free_text')
   from_: Optional[FacebookActor] = Field(default=None, alias='from')
-  like_count: Optional[int] = None
+  like_count: Optional[Int64] = None
 
 
 class _Summary(_Source):
-  total_count: Optional[int] = None
+  total_count: Optional[Int64] = None
 
 
 class FacebookCommentsEdge(_Source):
-  data: list[FacebookComment] = Field(default_factory=list)
+  data: list[FacebookComment] = Field(default_factory=list, max_length=MAX_ITEMS)
   summary: Optional[_Summary] = None
 
 
@@ -82,7 +87,7 @@ class _CountEdge(_Source):
 
 
 class _Shares(_Source):
-  count: Optional[int] = None
+  count: Optional[Int64] = None
 
 
 class FacebookLocation(_Source):
@@ -152,14 +157,14 @@ class ShopifyLineItem(_Source):
   title: Optional[str] = None
   name: Optional[str] = None
   vendor: Optional[str] = None
-  quantity: int = 1
+  quantity: Int64 = 1
   price: Money = None
 
 
 class ShopifyOrder(_Source):
   id: NumericId
   name: Optional[str] = None                     # "#1001"
-  order_number: Optional[int] = None
+  order_number: Optional[Int64] = None
   created_at: FlexDatetime = None
   updated_at: FlexDatetime = None
   processed_at: FlexDatetime = None
@@ -170,7 +175,7 @@ class ShopifyOrder(_Source):
   financial_status: Optional[str] = None
   fulfillment_status: Optional[str] = None
   gateway: Optional[str] = None
-  payment_gateway_names: list[str] = Field(default_factory=list)
+  payment_gateway_names: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
   test: LaxBool = None
   email: Optional[str] = pii('email')
   contact_email: Optional[str] = pii('email')
@@ -187,7 +192,7 @@ class ShopifyOrder(_Source):
   customer: Optional[ShopifyCustomer] = None
   billing_address: Optional[ShopifyAddress] = None
   shipping_address: Optional[ShopifyAddress] = None
-  line_items: list[ShopifyLineItem] = Field(default_factory=list)
+  line_items: list[ShopifyLineItem] = Field(default_factory=list, max_length=MAX_ITEMS)
 
 
 # --- Daraz (Lazada Open Platform) GetOrders order + `order_items` from GetOrderItems ------------
@@ -246,8 +251,8 @@ class DarazOrder(_Source):
   updated_at: FlexDatetime = None
   price: Money = None
   payment_method: Optional[str] = None
-  statuses: list[str] = Field(default_factory=list)
-  items_count: Optional[int] = None
+  statuses: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
+  items_count: Optional[Int64] = None
   gift_option: LaxBool = None
   customer_first_name: Optional[str] = pii('name')
   customer_last_name: Optional[str] = pii('name')
@@ -260,7 +265,7 @@ class DarazOrder(_Source):
   recipient_info: Optional[DarazRecipientInfo] = None
   address_billing: Optional[DarazAddress] = None
   address_shipping: Optional[DarazAddress] = None
-  order_items: list[DarazOrderItem] = Field(default_factory=list)
+  order_items: list[DarazOrderItem] = Field(default_factory=list, max_length=MAX_ITEMS)
 
 
 # --- Context: OpenWeather current weather, product metadata ------------------------------------
@@ -271,7 +276,7 @@ class _Coord(_Source):
 
 
 class _WeatherCondition(_Source):
-  id: Optional[int] = None
+  id: Optional[Int64] = None
   main: Optional[str] = None
   description: Optional[str] = None
 
@@ -299,7 +304,7 @@ class _Precipitation(_Source):
 
 class OpenWeatherCurrent(_Source):
   """`GET data/2.5/weather` response (metric units requested: temperatures in °C)."""
-  id: int
+  id: Int64
   name: Optional[str] = None
   dt: FlexDatetime                               # observation time, epoch seconds
   coord: Optional[_Coord] = None
@@ -308,7 +313,7 @@ class OpenWeatherCurrent(_Source):
   wind: Optional[_Wind] = None
   clouds: Optional[_Clouds] = None
   rain: Optional[_Precipitation] = None
-  timezone: Optional[int] = None
+  timezone: Optional[Int64] = None
 
 
 class ProductMetadata(_Source):

@@ -15,7 +15,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from connectors.secrets import SecretRef, decode_key
-from schemas.normalized import (Lineage, MarketOrder, OrderLine, Pseudonym, SocialPost,
+from schemas.normalized import (Flag, Lineage, MarketOrder, OrderLine, Pseudonym, SocialPost,
                                 event_id)
 from schemas.sources import (ALL_SOURCE_MODELS, DarazAddress, DarazOrder, FacebookActor, FacebookComment,
                              FacebookPost, ShopifyAddress, ShopifyOrder, TikTokVideo,
@@ -76,20 +76,25 @@ class Shield:
     return self.pseudonym(f'id:{namespace}', pii_text.normalize_name(value)) if value else None
 
   def _token(self, kind: str, normalized: str) -> str:
+    """The in-text token of one finding: [KIND:12 hex digits of its keyed digest]."""
     self.num_tokens += 1
     return f'[{kind}:{self._digest(kind.lower(), normalized)[:_TOKEN_HEX]}]'
 
+  def scrubber(self, names: Iterable[Optional[str]] = ()) -> pii_text.RecordScrubber:
+    """Scrubs the free texts of one record: emails, phones, addresses, @handles and `names` (the
+    record's own names) replaced by stable keyed tokens, within one record's text budget."""
+    return pii_text.RecordScrubber(self._token, names)
+
   def text(self, value: Optional[str], names: Iterable[Optional[str]] = ()) -> str:
-    """Free text with emails, phones and the given names replaced by stable keyed tokens."""
-    if not value:
-      return ''
-    return pii_text.scrub(
-        value, lambda e: self._token('EMAIL', e), lambda p: self._token('PHONE', p),
-        names=[n for n in names if n], name_token=lambda n: self._token('NAME', n))
+    """One free text, scrubbed as a record's only text would be."""
+    return self.scrubber(names)(value)
 
   # Policy-driven access: each PII field is read only through its policy.
-  def field(self, obj: Any, field: str, *, namespace: str = '', names: Iterable[Optional[str]] = ()):
-    """Applies POLICY[type(obj), field] to obj.field: Pseudonym | scrubbed str | value | None."""
+  def field(self, obj: Any, field: str, *, namespace: str = '',
+            scrub: Optional[pii_text.RecordScrubber] = None):
+    """Applies POLICY[type(obj), field] to obj.field: Pseudonym | scrubbed str | value | None.
+
+    scrub: the record's scrubber, for SCRUB fields (required for them)."""
     if obj is None:
       return None
     value = getattr(obj, field)
@@ -101,7 +106,7 @@ class Shield:
     if policy is Policy.KEEP:
       return value
     if policy is Policy.SCRUB:
-      return self.text(value, names)
+      return scrub(value)
     if category == 'email':
       return self.email(value)
     if category == 'phone':
@@ -124,10 +129,18 @@ _POSTCODE_TAIL = re.compile(r'[\s,\-]*\d{3,}[\d\s\-]*$')
 
 
 def _coarse_city(city: Optional[str]) -> Optional[str]:
-  """An unresolved city as written, minus any trailing postcode ('Singapore-Singapore-500001')."""
+  """An unresolved city as written, minus any trailing postcode ('Singapore-Singapore-500001').
+
+  Cut to 200 characters first: the pattern is anchored at the end, so its work grows with the
+  square of a digit run's length."""
   if not city:
     return None
-  return _POSTCODE_TAIL.sub('', city).strip()[:80] or None
+  return _POSTCODE_TAIL.sub('', city[:200]).strip()[:80] or None
+
+
+def _truncation_flags(scrub: pii_text.RecordScrubber, cuts_before: int) -> tuple[str, ...]:
+  """(Flag.TEXT_TRUNCATED,) when a text of this output was cut to the scanning caps."""
+  return (Flag.TEXT_TRUNCATED,) if scrub.truncations > cuts_before else ()
 
 
 def _first(values: Iterable[Any]) -> Any:
@@ -153,35 +166,49 @@ def _fallback_time(record: ValidRecord) -> datetime.datetime:
 
 def shield_tiktok(shield: Shield, rec: ValidRecord, video: TikTokVideo,
                   now: datetime.datetime) -> Iterator[SocialPost]:
+  scrub = shield.scrubber([video.username, *(video.video_mention_list or ())])
+  text = shield.field(video, 'video_description', scrub=scrub) or ''
+  hashtags = tuple(scrub(h) for h in video.hashtag_names)
   yield SocialPost(
       event_id=event_id('tiktok', 'video', video.id), source='tiktok', kind='video',
       native_id=video.id, event_time=video.create_time or _fallback_time(rec), ingest_time=now,
-      lineage=_lineage(rec),
-      text=shield.field(video, 'video_description', names=[video.username]) or '',
-      hashtags=tuple(shield.text(h) for h in video.hashtag_names),
+      lineage=_lineage(rec), text=text, hashtags=hashtags,
+      flags=_truncation_flags(scrub, 0),
       author=shield.field(video, 'username', namespace='tiktok_user'),
       region_code=video.region_code, like_count=video.like_count,
       comment_count=video.comment_count, share_count=video.share_count,
       view_count=video.view_count)
 
 
-def _actor_names(actors: Iterable[Optional[FacebookActor]]) -> list[str]:
-  return [a.name for a in actors if a is not None and a.name]
+def _actor_names(author: Optional[FacebookActor], commenters: Iterable[Optional[FacebookActor]]):
+  """Every actor's full name; for people commenting, also each word of it (they are named by
+  first name: "Rakibul, check inbox"). Not for the post's author, usually a page: "Dhaka Food
+  Diaries" word by word would take "Dhaka" out of every text."""
+  names = [author.name] if author is not None and author.name else []
+  author_id = author.id if author is not None else None
+  for actor in commenters:
+    if actor is None or not actor.name:
+      continue
+    names.append(actor.name)
+    if actor.category is None and (author_id is None or actor.id != author_id):
+      names.extend(actor.name.split())
+  return names
 
 
 def shield_facebook(shield: Shield, rec: ValidRecord, post: FacebookPost,
                     now: datetime.datetime) -> Iterator[SocialPost]:
   comments = post.comments.data if post.comments else []
-  names = _actor_names([post.from_] + [c.from_ for c in comments])
+  scrub = shield.scrubber(_actor_names(post.from_, [c.from_ for c in comments]))
   location = post.place.location if post.place else None
   city = resolve_city([location.city if location else None, post.place.name if post.place else None])
   post_time = post.created_time or _fallback_time(rec)
   post_id = event_id('facebook', 'post', post.id)
   lineage = _lineage(rec)
+  text = shield.field(post, 'message', scrub=scrub) or ''
   yield SocialPost(
       event_id=post_id, source='facebook', kind='post', native_id=post.id,
-      event_time=post_time, ingest_time=now, lineage=lineage,
-      text=shield.field(post, 'message', names=names) or '',
+      event_time=post_time, ingest_time=now, lineage=lineage, text=text,
+      flags=_truncation_flags(scrub, 0),
       author=shield.field(post.from_, 'id', namespace='facebook_user'),
       city=city.name if city else None,
       like_count=_first([post.reactions and post.reactions.summary and post.reactions.summary.total_count,
@@ -190,18 +217,21 @@ def shield_facebook(shield: Shield, rec: ValidRecord, post: FacebookPost,
                      if post.comments and post.comments.summary else None),
       share_count=post.shares.count if post.shares else None)
   for comment in comments:
-    yield _facebook_comment(shield, lineage, comment, post_id, post_time, names, city, now)
+    yield _facebook_comment(shield, lineage, comment, post_id, post_time, scrub, city, now)
 
 
 def _facebook_comment(shield: Shield, lineage: Lineage, comment: FacebookComment, post_id: str,
-                      post_time: datetime.datetime, names: list[str], city: Any,
+                      post_time: datetime.datetime, scrub: pii_text.RecordScrubber, city: Any,
                       now: datetime.datetime) -> SocialPost:
+  cuts_before = scrub.truncations
+  text = shield.field(comment, 'message', scrub=scrub) or ''
   return SocialPost(
       event_id=event_id('facebook', 'comment', comment.id), source='facebook', kind='comment',
       native_id=comment.id, event_time=comment.created_time or post_time, ingest_time=now,
-      lineage=lineage, text=shield.field(comment, 'message', names=names) or '',
+      lineage=lineage, text=text,
       author=shield.field(comment.from_, 'id', namespace='facebook_user'),
-      parent_event_id=post_id, city=city.name if city else None, like_count=comment.like_count)
+      parent_event_id=post_id, city=city.name if city else None, like_count=comment.like_count,
+      flags=_truncation_flags(scrub, cuts_before))
 
 
 def _shopify_city(addresses: Iterable[Optional[ShopifyAddress]]):
@@ -217,16 +247,19 @@ def shield_shopify(shield: Shield, rec: ValidRecord, order: ShopifyOrder,
   addresses = [order.shipping_address, order.billing_address,
                customer.default_address if customer else None]
   city, address = _shopify_city(addresses)
-  names = [n for a in addresses + [customer] if a is not None
-           for n in (a.first_name, a.last_name, getattr(a, 'name', None))]
+  # Every name field of the record (schemas/sources.py: pii('name')).
+  scrub = shield.scrubber([n for a in addresses if a is not None
+                           for n in (a.first_name, a.last_name, a.name, a.company)]
+                          + ([customer.first_name, customer.last_name] if customer else []))
   # Lazily: only the first usable value of each is pseudonymized.
   phone = _first(shield.field(o, 'phone') for o in [order, customer] + addresses)
   email = _first(shield.field(o, f) for o, f in ((order, 'email'), (order, 'contact_email'),
                                                  (customer, 'email')))
   lines = tuple(OrderLine(line_id=li.id, sku=li.sku, product_id=li.product_id,
-                          title=shield.text(li.title or li.name, names) or None,
+                          title=scrub(li.title or li.name) or None,
                           quantity=li.quantity, unit_price=li.price)
                 for li in order.line_items)
+  note = shield.field(order, 'note', scrub=scrub) or ''
   yield MarketOrder(
       event_id=event_id('shopify', 'order', order.id), source='shopify', native_id=order.id,
       event_time=order.created_at or _fallback_time(rec), ingest_time=now, lineage=_lineage(rec),
@@ -241,7 +274,7 @@ def shield_shopify(shield: Shield, rec: ValidRecord, order: ShopifyOrder,
       city=city.name if city else None,
       raw_city=None if city or address is None else _coarse_city(address.city),
       country=(address.country_code or address.country) if address else None,
-      note=shield.field(order, 'note', names=names) or '',
+      note=note, flags=_truncation_flags(scrub, 0),
       customer_name=_first(shield.full_name(o, 'first_name', 'last_name')
                            for o in [customer] + addresses))
 
@@ -251,15 +284,16 @@ def shield_daraz(shield: Shield, rec: ValidRecord, order: DarazOrder,
   addresses: list[DarazAddress] = [a for a in (order.address_shipping, order.address_billing) if a]
   city = resolve_city([t for a in addresses for t in (a.city, a.address_district)])
   address = addresses[0] if addresses else None
-  names = [order.customer_first_name, order.customer_last_name] + [
-      n for a in addresses for n in (a.first_name, a.last_name)]
+  scrub = shield.scrubber([order.customer_first_name, order.customer_last_name] + [
+      n for a in addresses for n in (a.first_name, a.last_name)])
   phone = _first(shield.field(a, f) for a in addresses for f in ('phone', 'phone2'))
   items = order.order_items
   lines = tuple(OrderLine(line_id=it.order_item_id, sku=it.sku, product_id=it.product_id,
-                          title=shield.text(it.name, names) or None, quantity=1,
+                          title=scrub(it.name) or None, quantity=1,
                           unit_price=it.item_price, status=it.status)
                 for it in items)
   customer = _first(shield.field(it, 'buyer_id', namespace='daraz_buyer') for it in items)
+  note = shield.field(order, 'buyer_note', scrub=scrub) or ''
   yield MarketOrder(
       event_id=event_id('daraz', 'order', order.order_id), source='daraz', native_id=order.order_id,
       event_time=order.created_at or _fallback_time(rec), ingest_time=now, lineage=_lineage(rec),
@@ -270,7 +304,7 @@ def shield_daraz(shield: Shield, rec: ValidRecord, order: DarazOrder,
       customer=customer, phone=phone, city=city.name if city else None,
       raw_city=None if city or address is None else _coarse_city(address.city),
       country=address.country if address else None,
-      note=shield.field(order, 'buyer_note', names=names) or '',
+      note=note, flags=_truncation_flags(scrub, 0),
       customer_name=_first(
           [shield.full_name(order, 'customer_first_name', 'customer_last_name')]
           if order.customer_first_name or order.customer_last_name
@@ -287,6 +321,7 @@ class _PrivacyShieldFn(beam.DoFn):
     self._config = config
     self._num_records = Metrics.counter(NAMESPACE, 'num_shielded')
     self._num_failed = Metrics.counter(NAMESPACE, 'num_privacy_failed')
+    self._num_unexpected = Metrics.counter(NAMESPACE, f'num_unexpected_{STAGE}')
     self._num_tokens = Metrics.counter(NAMESPACE, 'num_text_pii_tokens')
 
   def setup(self):
@@ -301,6 +336,14 @@ class _PrivacyShieldFn(beam.DoFn):
           self._shield, record, record.model, self._config.clock()))
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
       self._num_failed.inc()
+      yield beam.pvalue.TaggedOutput(
+          DEAD_LETTER_TAG, self._dead_letters.from_raw(STAGE, record.raw, e))
+      return
+    except Exception as e:  # pylint: disable=broad-except
+      # The deliberate last resort (STYLE rule 16): whatever else one record raises becomes its
+      # counted dead letter, never a failed bundle. Nothing of the record is logged.
+      self._num_failed.inc()
+      self._num_unexpected.inc()
       yield beam.pvalue.TaggedOutput(
           DEAD_LETTER_TAG, self._dead_letters.from_raw(STAGE, record.raw, e))
       return

@@ -83,7 +83,8 @@ def parse_raw(raw: RawRecord, max_payload_bytes: int) -> ValidRecord:
   if isinstance(value, str):
     value = value.encode('utf-8', errors='surrogatepass')
   if len(value) > max_payload_bytes:
-    raise PayloadTooLarge(f'value is {len(value)} bytes; the limit is {max_payload_bytes}')
+    # Thousands separators: a bare 7-digit size would read as a phone number to the redaction.
+    raise PayloadTooLarge(f'value is {len(value):,} bytes; the limit is {max_payload_bytes:,}')
   model = SOURCE_MODELS[source].model_validate_json(value)
   return ValidRecord(raw, model, version.strip(), _fetched_at(raw.header('fetched_at')))
 
@@ -94,6 +95,7 @@ class _ValidateFn(beam.DoFn):
     self._config = config
     self._num_valid = Metrics.counter(NAMESPACE, 'num_valid')
     self._num_invalid = Metrics.counter(NAMESPACE, 'num_invalid')
+    self._num_unexpected = Metrics.counter(NAMESPACE, f'num_unexpected_{STAGE}')
     self._num_invalid_by_class = {}
 
   def setup(self):
@@ -108,6 +110,13 @@ class _ValidateFn(beam.DoFn):
       return
     except (TypeError, AttributeError, ValueError, UnicodeError, RecursionError) as e:
       # A malformed RawRecord (wrong types from a misbehaving reader) must not crash the worker.
+      yield self._dead_letter(raw, e)
+      return
+    except Exception as e:  # pylint: disable=broad-except
+      # The deliberate last resort (STYLE rule 16): whatever else one record raises becomes its
+      # counted dead letter, never a failed bundle (which would replay the same record forever).
+      # Nothing of the record is logged; the dead letter keeps it encrypted.
+      self._num_unexpected.inc()
       yield self._dead_letter(raw, e)
       return
     self._num_valid.inc()
@@ -127,7 +136,8 @@ class ValidateRecords(beam.PTransform):
   """PCollection[RawRecord] → ValidateResult(valid: ValidRecord, dead_letters: DeadLetter).
 
   Every message ends in exactly one of the two outputs; none can crash the worker. Counted as
-  num_valid / num_invalid (and num_invalid_<ErrorClass>).
+  num_valid / num_invalid (and num_invalid_<ErrorClass>; num_unexpected_validate for errors
+  caught only by the last-resort catch).
   """
 
   def __init__(self, config: ValidationConfig):

@@ -14,9 +14,6 @@ import pytest
 from tests.unit import fakes
 from transforms.validate import parse_raw
 
-# Written before the fix: these fail on the code of this commit (issue 9); the next commits
-# make them pass and drop this mark.
-pytestmark = pytest.mark.xfail(reason='issue 9: fixed in the following commits', strict=False)
 
 _TEMPLATE = re.compile(r'\{([PENAH]):([^{}]+)\}')
 _KINDS = {'P': 'PHONE', 'E': 'EMAIL', 'N': 'NAME', 'A': 'ADDRESS', 'H': 'HANDLE'}
