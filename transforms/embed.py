@@ -1,14 +1,23 @@
-"""EmbedRecords: RunInference with all-MiniLM-L6-v2 (SentenceTransformer), offline, keyed by record.
+"""EmbedRecords: RunInference with all-MiniLM-L6-v2, offline, keyed by record.
 
 The text is built from fields PrivacyShield already scrubbed (caption, hashtags, product titles),
-so no vector is ever computed from raw PII. Repeated texts are embedded once per batch, and a
-bounded LRU cache keyed by (model version, SHA-256 of the text), shared with the model in the
-process, skips the model for repeats across batches.
+so no vector is ever computed from raw PII. The model runs on one of three backends
+(transforms/embed_model.py: torch, ONNX Runtime fp32 or int8), one loaded model per worker
+process (RunInference's shared handle). Repeated texts are embedded once per batch, and a
+bounded LRU cache keyed by (model id, SHA-256 of the text), shared with the model in the
+process, skips the model for repeats across batches. What is left of a batch is sorted by token
+length and run in sub-batches (bucketing: short captions are not padded to the longest).
+
+Last resort (STYLE rule 16): an exception while embedding one record makes that record a dead
+letter with the exception's class, counted as `num_unexpected_embed`; the bundle goes on. A
+batch that fails is retried text by text, so one bad text costs only its own record.
 """
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
+import math
 import os
 import threading
 from typing import Any, Iterable, NamedTuple, Optional, Sequence
@@ -48,8 +57,50 @@ def embedding_text(record: Any) -> str:
   raise TypeError(f'cannot embed a {type(record).__name__}')
 
 
+class BucketedModel:
+  """A backend plus the shared tokenizer: texts → normalized vectors, in token-length buckets.
+
+  `bucket_size` texts per model call after sorting the call's texts by token count (0: all
+  texts in one call, padded to the longest). Texts beyond max_seq_length are cut and counted.
+  """
+
+  def __init__(self, backend: Any, tokenizer: Any, bucket_size: int):
+    self.backend = backend
+    self.tokenizer = tokenizer
+    self.bucket_size = bucket_size
+    self.dimension = backend.dimension
+
+  def encode_counting(self, texts: Sequence[str]):
+    """(vectors as a float32 array in the order of `texts`, how many texts were truncated)."""
+    import numpy as np
+    tokenized = self.tokenizer(texts)
+    ids = tokenized.ids
+    out = np.empty((len(ids), self.dimension), dtype=np.float32)
+    if not self.bucket_size:
+      out[:] = self.backend.embed(ids)
+      return out, tokenized.truncated
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    for start in range(0, len(order), self.bucket_size):
+      chunk = order[start:start + self.bucket_size]
+      out[chunk] = self.backend.embed([ids[i] for i in chunk])
+    return out, tokenized.truncated
+
+  def encode(self, texts: Sequence[str], **unused_kwargs):
+    return self.encode_counting(texts)[0]
+
+
+class EncodeCounts(NamedTuple):
+  vectors: list           # one tuple of floats per text, in order
+  hits: int               # from the cache or a twin in the same call
+  misses: int             # computed by the model
+  truncated: int          # computed texts cut to max_seq_length
+
+
 class CachedEncoder:
-  """The model plus its bounded cache; one per process (RunInference shares the loaded model)."""
+  """The model plus its bounded cache; one per process (RunInference shares the loaded model).
+
+  `model` is a BucketedModel, or anything with SentenceTransformer's `encode(texts, ...)`.
+  """
 
   def __init__(self, model: Any, model_version: str, cache_size: int):
     self.model = model
@@ -62,15 +113,23 @@ class CachedEncoder:
     self._encode_lock = threading.Lock()
     self.hits = 0
     self.misses = 0
+    self.truncated = 0
 
   def _key(self, text: str) -> bytes:
     return hashlib.sha256(self.model_version.encode() + b'\x00' + text.encode('utf-8')).digest()
 
   def encode(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
-    return self.encode_with_counts(texts)[0]
+    return self.encode_with_counts(texts).vectors
 
-  def encode_with_counts(self, texts: Sequence[str]) -> tuple[list[tuple[float, ...]], int, int]:
-    """(vectors, hits, misses) of this call alone: the encoder is shared by worker threads, so
+  def _compute(self, texts: list[str]):
+    encode_counting = getattr(self.model, 'encode_counting', None)
+    if encode_counting is not None:
+      return encode_counting(texts)
+    return self.model.encode(texts, batch_size=max(1, len(texts)), normalize_embeddings=True,
+                             convert_to_numpy=True, show_progress_bar=False), 0
+
+  def encode_with_counts(self, texts: Sequence[str]) -> EncodeCounts:
+    """Vectors and the counts of this call alone: the encoder is shared by worker threads, so
     differences of the running totals would count other threads' calls too."""
     keys = [self._key(t) for t in texts]
     found: dict[bytes, tuple[float, ...]] = {}
@@ -84,15 +143,10 @@ class CachedEncoder:
     for k, t in zip(keys, texts):           # in-batch dedupe: each distinct text once
       if k not in found and k not in todo:
         todo[k] = t
-    hits, misses = len(keys) - len(todo), len(todo)   # cache or a twin in this batch; computed
-    with self._lock:
-      self.hits += hits
-      self.misses += misses
+    hits, misses, truncated = len(keys) - len(todo), len(todo), 0
     if todo:
       with self._encode_lock:
-        vectors = self.model.encode(list(todo.values()), batch_size=max(1, len(todo)),
-                                    normalize_embeddings=True, convert_to_numpy=True,
-                                    show_progress_bar=False)
+        vectors, truncated = self._compute(list(todo.values()))
       computed = {k: tuple(v.tolist()) for k, v in zip(todo, vectors)}
       found.update(computed)
       if self._cache_size:
@@ -101,7 +155,11 @@ class CachedEncoder:
             self._cache[k] = v
           while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
-    return [found[k] for k in keys], hits, misses
+    with self._lock:                        # counted once computed: a failed call counts nothing
+      self.hits += hits
+      self.misses += misses
+      self.truncated += truncated
+    return EncodeCounts([found[k] for k in keys], hits, misses, truncated)
 
 
 def load_sentence_transformer(model_dir: str, device: str = 'cpu') -> Any:
@@ -112,34 +170,80 @@ def load_sentence_transformer(model_dir: str, device: str = 'cpu') -> Any:
   return SentenceTransformer(model_dir, device=device, local_files_only=True)
 
 
-class SentenceTransformerModelHandler(ModelHandler[str, PredictionResult, CachedEncoder]):
-  """ModelHandler: str → PredictionResult(example=text, inference=384 floats, model_id=version)."""
+def load_encoder(config: EmbedConfig) -> CachedEncoder:
+  """The configured backend behind the tokenizer, bucketing and cache (call on the worker)."""
+  from transforms.embed_model import WordPieceTokenizer, load_backend
+  model_dir = config.model_dir or default_model_dir()
+  backend = load_backend(config.backend, model_dir, config.onnx_dir, device=config.device,
+                         threads=config.threads)
+  if backend.dimension != config.dimension:
+    raise ValueError(f'model in {model_dir} gives {backend.dimension}-dim vectors, '
+                     f'expected {config.dimension}')
+  tokenizer = WordPieceTokenizer(model_dir, config.max_seq_length)
+  return CachedEncoder(BucketedModel(backend, tokenizer, config.bucket_size), config.model_id,
+                       config.cache_size)
+
+
+class EmbedFailure(NamedTuple):
+  """In place of a vector: why this one text got none (its record becomes a dead letter)."""
+  error_class: str
+  message: str
+
+
+def _failure(error: BaseException) -> EmbedFailure:
+  return EmbedFailure(type(error).__name__, str(error)[:500])
+
+
+class EmbeddingModelHandler(ModelHandler[str, PredictionResult, CachedEncoder]):
+  """ModelHandler: str → PredictionResult(example=text, inference=384 floats, model_id).
+
+  `inference` is an EmbedFailure instead of floats for a text that could not be embedded.
+  """
 
   def __init__(self, config: EmbedConfig):
     super().__init__()
     self._config = config
     self._hits = Metrics.counter(NAMESPACE, 'num_embedding_cache_hits')
     self._misses = Metrics.counter(NAMESPACE, 'num_embeddings_computed')
+    self._truncated = Metrics.counter(NAMESPACE, 'num_embed_truncated')
 
   def load_model(self) -> CachedEncoder:
-    model_dir = self._config.model_dir or default_model_dir()
-    model = load_sentence_transformer(model_dir, self._config.device)
-    dimension = model.get_embedding_dimension()
-    if dimension != self._config.dimension:
-      raise ValueError(f'model in {model_dir} gives {dimension}-dim vectors, '
-                       f'expected {self._config.dimension}')
-    return CachedEncoder(model, self._config.model_version, self._config.cache_size)
+    return load_encoder(self._config)
+
+  def _embed(self, texts: Sequence[str], model: CachedEncoder) -> list:
+    counts = model.encode_with_counts(texts)
+    self._hits.inc(counts.hits)
+    self._misses.inc(counts.misses)
+    self._truncated.inc(counts.truncated)
+    out = []
+    for vector in counts.vectors:
+      if len(vector) != self._config.dimension or not all(map(math.isfinite, vector)):
+        out.append(EmbedFailure('InvalidVector', f'{len(vector)} values, not '
+                                f'{self._config.dimension} finite ones'))
+      else:
+        out.append(vector)
+    return out
 
   def run_inference(self, batch: Sequence[str], model: CachedEncoder,
                     inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
-    vectors, hits, misses = model.encode_with_counts(batch)
-    self._hits.inc(hits)
-    self._misses.inc(misses)
-    return [PredictionResult(text, vector, self._config.model_version)
-            for text, vector in zip(batch, vectors)]
+    try:
+      inferences = self._embed(batch, model)
+    except Exception:  # pylint: disable=broad-except
+      # Last resort: find the text(s) that fail; the others are embedded one by one.
+      inferences = []
+      for text in batch:
+        try:
+          inferences.extend(self._embed([text], model))
+        except Exception as e:  # pylint: disable=broad-except
+          inferences.append(_failure(e))
+    model_id = self._config.model_id
+    return [PredictionResult(text, inference, model_id) for text, inference in zip(batch, inferences)]
 
   def get_num_bytes(self, batch: Sequence[str]) -> int:
     return sum(len(t.encode('utf-8')) for t in batch)
+
+  def share_model_across_processes(self) -> bool:
+    return False   # one model per worker process (RunInference's per-process shared handle)
 
   def get_metrics_namespace(self) -> str:
     return f'{NAMESPACE}_run_inference'
@@ -152,34 +256,88 @@ class SentenceTransformerModelHandler(ModelHandler[str, PredictionResult, Cached
     return kwargs
 
 
+SentenceTransformerModelHandler = EmbeddingModelHandler   # the name before the ONNX backends
+
+
 class EmbedResult(NamedTuple):
   records: beam.PCollection       # of SocialPost | MarketOrder, `embedding` set or EMPTY_TEXT flagged
   dead_letters: beam.PCollection  # of DeadLetter
 
 
 _TO_EMBED = 'to_embed'
+_DEAD = 'dead_letters'
+
+
+class _UnexpectedEmbedError:
+  """The last-resort catch of the embed DoFns: one record's surprise → one counted dead letter."""
+
+  def __init__(self):
+    self._num_unexpected = Metrics.counter(NAMESPACE, 'num_unexpected_embed')
+
+  def count(self):
+    self._num_unexpected.inc()
+
+  def dead_letter(self, dead_letters: DeadLetterFactory, record: Any, error: BaseException):
+    self.count()
+    return beam.pvalue.TaggedOutput(_DEAD, dead_letters.from_record(STAGE, record, error))
 
 
 class _SplitByTextFn(beam.DoFn):
   """(record, text) to embed, or the record flagged EMPTY_TEXT (no vector) on the main output."""
 
-  def __init__(self):
+  def __init__(self, config: EmbedConfig):
+    self._config = config
     self._num_empty = Metrics.counter(NAMESPACE, 'num_empty_text')
+    self._unexpected = _UnexpectedEmbedError()
+
+  def setup(self):
+    self._dead_letters = DeadLetterFactory(self._config.dead_letter)
 
   def process(self, record):
-    text = embedding_text(record)
-    if text:
-      yield beam.pvalue.TaggedOutput(_TO_EMBED, (record, text))
-    else:
-      self._num_empty.inc()
+    try:
+      text = embedding_text(record)
+      if text:
+        yield beam.pvalue.TaggedOutput(_TO_EMBED, (record, text))
+        return
       flags = record.flags if Flag.EMPTY_TEXT in record.flags else record.flags + (Flag.EMPTY_TEXT,)
-      yield evolve(record, flags=flags)
+      empty = evolve(record, flags=flags)
+    except Exception as e:  # pylint: disable=broad-except  (last resort, STYLE rule 16)
+      yield self._unexpected.dead_letter(self._dead_letters, record, e)
+      return
+    self._num_empty.inc()
+    yield empty
 
 
-def _attach(keyed: tuple[Any, PredictionResult]):
-  record, result = keyed
-  return evolve(record, embedding=tuple(result.inference),
-                             embedding_model=result.model_id)
+class _AttachEmbeddingFn(beam.DoFn):
+  """(record, PredictionResult) → the record with its vector; an EmbedFailure → a dead letter."""
+
+  def __init__(self, config: EmbedConfig):
+    self._config = config
+    self._num_failed = Metrics.counter(NAMESPACE, 'num_embedding_failed')
+    self._unexpected = _UnexpectedEmbedError()
+
+  def setup(self):
+    self._dead_letters = DeadLetterFactory(self._config.dead_letter)
+
+  def process(self, keyed):
+    record, result = keyed
+    inference = result.inference
+    if isinstance(inference, EmbedFailure):
+      if inference.error_class == 'InvalidVector':
+        self._num_failed.inc()
+      else:                               # the model raised for this text alone
+        self._unexpected.count()
+      dead = self._dead_letters.from_record(STAGE, record, EmbeddingFailed(
+          f'{inference.error_class}: {inference.message}'))
+      yield beam.pvalue.TaggedOutput(_DEAD, dataclasses.replace(
+          dead, error_class=inference.error_class))
+      return
+    try:
+      embedded = evolve(record, embedding=tuple(inference), embedding_model=result.model_id)
+    except Exception as e:  # pylint: disable=broad-except  (last resort, STYLE rule 16)
+      yield self._unexpected.dead_letter(self._dead_letters, record, e)
+      return
+    yield embedded
 
 
 class _FailedBatchToDeadLettersFn(beam.DoFn):
@@ -210,7 +368,8 @@ class EmbedRecords(beam.PTransform):
   """PCollection[SocialPost | MarketOrder] → EmbedResult(records, dead_letters).
 
   Records with text get `embedding` (384 normalized floats) and `embedding_model`; records with
-  no text pass through flagged EMPTY_TEXT; records of a failed batch become dead letters.
+  no text pass through flagged EMPTY_TEXT; a record whose text could not be embedded, or that
+  raised anything in these steps, becomes a dead letter (`error_class` says why).
   `model_handler` may be replaced (tests use a fake); it must accept keyed (record, text) input
   once wrapped in KeyedModelHandler.
   """
@@ -218,17 +377,20 @@ class EmbedRecords(beam.PTransform):
   def __init__(self, config: EmbedConfig, model_handler: Optional[ModelHandler] = None):
     super().__init__()
     self._config = config
-    self._model_handler = model_handler or SentenceTransformerModelHandler(config)
+    self._model_handler = model_handler or EmbeddingModelHandler(config)
 
   def expand(self, records) -> EmbedResult:
-    split = records | 'BuildScrubbedText' >> beam.ParDo(_SplitByTextFn()).with_outputs(
-        _TO_EMBED, main='no_text')
+    split = records | 'BuildScrubbedText' >> beam.ParDo(_SplitByTextFn(self._config)).with_outputs(
+        _TO_EMBED, _DEAD, main='no_text')
     embedded, failures = (
         split[_TO_EMBED]
         | 'RunInference' >> RunInference(KeyedModelHandler(self._model_handler))
         .with_exception_handling())
-    with_vectors = embedded | 'AttachEmbedding' >> beam.Map(_attach)
-    dead_letters = failures.failed_inferences | 'FailedBatchesToDeadLetters' >> beam.ParDo(
+    attached = embedded | 'AttachEmbedding' >> beam.ParDo(
+        _AttachEmbeddingFn(self._config)).with_outputs(_DEAD, main='records')
+    failed_batches = failures.failed_inferences | 'FailedBatchesToDeadLetters' >> beam.ParDo(
         _FailedBatchToDeadLettersFn(self._config))
-    merged = (with_vectors, split['no_text']) | 'MergeEmbeddedAndEmpty' >> beam.Flatten()
+    merged = (attached.records, split['no_text']) | 'MergeEmbeddedAndEmpty' >> beam.Flatten()
+    dead_letters = ((split[_DEAD], attached[_DEAD], failed_batches)
+                    | 'FlattenEmbedDeadLetters' >> beam.Flatten())
     return EmbedResult(merged, dead_letters)
