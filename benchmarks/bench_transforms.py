@@ -1,7 +1,12 @@
 """Prints throughput and latency figures of the transforms (not a test: numbers depend on the box).
 
   .local/venv/bin/python -m benchmarks.bench_transforms [--records 20000] [--texts 1024]
+  .local/venv/bin/python -m benchmarks.bench_transforms --stages-only [--baseline REV] [--profile N]
 
+--stages-only: µs per record of each stage of the record path as plain calls (validate, privacy,
+   enrich, output JSON; benchmarks/record_path.py) on 5,000 demo records, for this tree and, with
+   --baseline, for git revision REV side by side (interleaved runs, CPU time, the best kept).
+Otherwise:
 1. records/s of validate + privacy + enrich on the DirectRunner (target 10,000/s on 2 cores),
    on demo-generator data (agents.demo), plus the same stages called as plain functions;
 2. embeddings/s through RunInference vs plain SentenceTransformer.encode on the same texts
@@ -198,9 +203,74 @@ def bench_cache(model, texts, rounds, repeat_share=0.3):
   return {k: (min(v), calls[k]) for k, v in results.items()}
 
 
+_STAGE_LABELS = (('validate', 'validate'), ('privacy', 'privacy'), ('enrich', 'enrich'),
+                 ('output_json', 'output JSON'))
+
+
+def _stage_run(tree: str, inputs: str, rounds: int) -> dict:
+  """One record_path.py process on `tree`: the best µs/record per stage of `rounds` rounds."""
+  import subprocess
+  script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'record_path.py')
+  done = subprocess.run([sys.executable, script, '--tree', tree, '--inputs', inputs,
+                         '--rounds', str(rounds)], cwd=tree, check=True, capture_output=True,
+                        text=True, env=dict(os.environ, PYTHONHASHSEED='0'))
+  result = json.loads(done.stdout.strip().splitlines()[-1])
+  return {stage: min(r[stage] for r in result['rounds']) for stage, _ in _STAGE_LABELS}
+
+
+def bench_stages(records: int, runs: int, baseline: str = None, profile: int = 0) -> int:
+  """Per-stage µs/record of this tree (and of git revision `baseline`), printed side by side."""
+  import subprocess
+  from benchmarks import record_path
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  tmp = tempfile.mkdtemp(prefix='bench-stages-')
+  inputs = os.path.join(tmp, 'inputs.pickle')
+  raws, weather_items, catalog_items = record_path.demo_inputs(records)
+  with open(inputs, 'wb') as f:
+    pickle.dump((raws, weather_items, catalog_items), f)
+  trees = [('this tree', root)]
+  if baseline:
+    old = os.path.join(tmp, 'baseline')
+    os.mkdir(old)
+    archive = subprocess.run(['git', 'archive', baseline], cwd=root, check=True,
+                             capture_output=True).stdout
+    subprocess.run(['tar', '-x', '-C', old], input=archive, check=True)
+    trees.insert(0, (baseline, old))
+  best = {label: {} for label, _ in trees}
+  for run in range(runs):       # interleaved, alternating the order: neither tree always first
+    for label, tree in (trees if run % 2 == 0 else trees[::-1]):
+      for stage, us in _stage_run(tree, inputs, 2).items():
+        best[label][stage] = min(us, best[label].get(stage, float('inf')))
+  print(f'record path as plain calls, {len(raws)} demo records (2% malformed), '
+        f'µs per record (CPU time, best of {runs} runs x 2 rounds):')
+  header = f'  {"stage":<12}' + ''.join(f'{label:>16}' for label, _ in trees)
+  print(header + ('      ratio' if baseline else ''))
+  totals = {label: sum(best[label].values()) for label, _ in trees}
+  for stage, name in _STAGE_LABELS + (('total', 'total'),):
+    values = [totals[label] if stage == 'total' else best[label][stage] for label, _ in trees]
+    line = f'  {name:<12}' + ''.join(f'{v:>16.1f}' for v in values)
+    if baseline:
+      line += f'{values[0] / values[1]:>10.2f}x'
+    print(line)
+  print(f'load average during the run: {" ".join(f"{x:.1f}" for x in os.getloadavg())}')
+  if profile:
+    subprocess.run([sys.executable, os.path.join(root, 'benchmarks', 'record_path.py'), '--tree',
+                    root, '--inputs', inputs, '--profile', str(profile)], cwd=root, check=True)
+  return 0
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--records', type=int, default=20000, help='source events to generate')
+  parser.add_argument('--stages-only', action='store_true',
+                      help='only the per-stage µs/record of the record path as plain calls')
+  parser.add_argument('--baseline', default=None, metavar='REV',
+                      help='with --stages-only: also measure git revision REV (e.g. a commit '
+                           'before a change), side by side with this tree')
+  parser.add_argument('--profile', type=int, default=0, metavar='N',
+                      help='with --stages-only: then print the top N functions of a cProfile '
+                           "of this tree's record path")
+  parser.add_argument('--records', type=int, default=None,
+                      help='source events to generate (default 20000; 5000 with --stages-only)')
   parser.add_argument('--texts', type=int, default=1024, help='texts to embed')
   parser.add_argument('--batch-size', type=int, default=64, help='embedding batch size')
   parser.add_argument('--rounds', type=int, default=3, help='interleaved runs; the best is kept')
@@ -208,6 +278,11 @@ def main(argv=None):
   parser.add_argument('--multi-processing', action='store_true',
                       help='also run the DirectRunner with 2 worker processes (slow here)')
   args = parser.parse_args(argv)
+  if args.stages_only:
+    return bench_stages(args.records or 5000, args.rounds, args.baseline, args.profile)
+  if args.baseline or args.profile:
+    parser.error('--baseline and --profile go with --stages-only')
+  args.records = args.records or 20000
 
   raws, weather_items, catalog_items = demo_inputs(args.records)
   tmp = tempfile.mkdtemp(prefix='bench-')

@@ -15,7 +15,9 @@ import dataclasses
 import datetime
 import decimal
 import hashlib
+import operator
 import uuid
+import typing
 from typing import Any, Optional, Union
 
 NORMALIZED_SCHEMA_VERSION = 1
@@ -35,14 +37,13 @@ def event_id(source: str, kind: str, native_id: str) -> str:
 
 
 def _uuid5(name: str) -> str:
-  """uuid.uuid5(EVENT_ID_NAMESPACE, name) as a string, without building UUID objects (hot path)."""
-  digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode('utf-8')).digest()[:16])
-  digest[6] = (digest[6] & 0x0F) | 0x50
-  digest[8] = (digest[8] & 0x3F) | 0x80
-  h = digest.hex()
-  return f'{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}'
+  """str(uuid.uuid5(EVENT_ID_NAMESPACE, name)), without building UUID objects (hot path): the
+  SHA-1's first 16 bytes as hex, version nibble 5, variant bits 10."""
+  h = hashlib.sha1(_NAMESPACE_BYTES + name.encode('utf-8')).hexdigest()
+  return f'{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}'
 
 
+_VARIANT = {c: '89ab'[int(c, 16) & 0x3] for c in '0123456789abcdef'}
 _NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
 
 
@@ -230,11 +231,11 @@ def to_row(value: Any) -> Any:
   cls = type(value)
   if cls in _JSON_SCALARS:
     return value
-  names = _FIELD_NAMES.get(cls)
-  if names is None:
-    names = _dataclass_field_names(cls)
-  if names:
-    return {name: to_row(getattr(value, name)) for name in names}
+  row = _ROW_FUNCTIONS.get(cls)
+  if row is None:
+    row = _row_function(cls)
+  if row is not _NOT_A_DATACLASS:
+    return row(value)
   if isinstance(value, datetime.datetime):
     return value.isoformat()
   if isinstance(value, decimal.Decimal):
@@ -248,17 +249,90 @@ def to_row(value: Any) -> Any:
   return value
 
 
+def _row_function(cls) -> Any:
+  """to_row for one dataclass, written out field by field from its type hints (as dataclasses
+  writes __init__): a field declared str/int/float/bool (optional or not) is copied, a datetime
+  or Decimal converted inline, a nested record or a tuple of them through its own function,
+  anything else through to_row. Every inline conversion checks the value's exact type first and
+  hands any other value to to_row, so the row is the same as walking the fields, ~4x cheaper.
+  One exception: a field declared a tuple of floats (the embedding) is copied as a list with its
+  elements as they are."""
+  names = _FIELD_NAMES.get(cls) or _dataclass_field_names(cls)
+  if not names:
+    _ROW_FUNCTIONS[cls] = _NOT_A_DATACLASS
+    return _NOT_A_DATACLASS
+  hints = typing.get_type_hints(cls)
+  env = {'_to_row': to_row, '_DT': datetime.datetime, '_DEC': decimal.Decimal, '_S': _JSON_SCALARS,
+         '_F': _ROW_FUNCTIONS, '_fn': _row_function}
+  lines = []
+  for name in names:
+    lines.append(f'      {name!r}: {_field_expression(f"r.{name}", hints.get(name), env)},')
+  source = 'def row(r):\n  return {\n' + '\n'.join(lines) + '\n  }\n'
+  exec(compile(source, f'<to_row of {cls.__name__}>', 'exec'), env)  # pylint: disable=exec-used
+  function = _ROW_FUNCTIONS[cls] = env['row']
+  return function
+
+
+def _field_expression(expr: str, hint: Any, env: dict) -> str:
+  optional = False
+  if typing.get_origin(hint) is Union:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    optional = len(args) < len(typing.get_args(hint))
+    hint = args[0] if len(args) == 1 else Any
+  if hint in _JSON_SCALARS:
+    return f'(v if type(v := {expr}) in _S else _to_row(v))'
+  if hint is datetime.datetime:
+    inner = '(v.isoformat() if type(v) is _DT else _to_row(v))'
+  elif hint is decimal.Decimal:
+    inner = '(str(v) if type(v) is _DEC else _to_row(v))'
+  elif dataclasses.is_dataclass(hint):
+    env[hint.__name__] = hint
+    inner = (f'((_F.get({hint.__name__}) or _fn({hint.__name__}))(v) if type(v) is {hint.__name__}'
+             ' else _to_row(v))')
+  elif typing.get_origin(hint) is tuple:
+    element = typing.get_args(hint)[0] if typing.get_args(hint) else Any
+    if element is float:              # an embedding: 384 floats copied in one C call
+      inner = '(list(v) if type(v) is tuple else _to_row(v))'
+    elif element in _JSON_SCALARS:    # hashtags, flags: each element checked
+      inner = '([x if type(x) in _S else _to_row(x) for x in v] if type(v) is tuple else _to_row(v))'
+    else:
+      inner = '_to_row(v)'
+  else:
+    inner = '_to_row(v)'
+  if optional:
+    return f'(None if (v := {expr}) is None else {inner})'
+  return f'({inner} if (v := {expr}) is not None else None)'
+
+
 def evolve(record: Any, **changes: Any) -> Any:
   """dataclasses.replace for the normalized records (frozen, slotted, no __post_init__), about
-  twice as fast: it skips replace()'s per-call field introspection and keyword re-binding."""
+  four times as fast: one attrgetter call reads every field, the slots' own descriptors write
+  them (what a frozen dataclass's __init__ does through object.__setattr__)."""
   cls = type(record)
-  names = _FIELD_NAMES.get(cls) or _dataclass_field_names(cls)
-  if not changes.keys() <= _FIELD_SETS[cls]:
-    raise TypeError(f'{cls.__name__} has no field(s) {sorted(changes.keys() - _FIELD_SETS[cls])}')
+  plan = _EVOLVE_PLANS.get(cls)
+  if plan is None:
+    plan = _evolve_plan(cls)
+  getter, index, setters = plan
+  values = list(getter(record))
+  for name, value in changes.items():
+    position = index.get(name)
+    if position is None:
+      raise TypeError(f'{cls.__name__} has no field(s) {sorted(changes.keys() - index.keys())}')
+    values[position] = value
   new = object.__new__(cls)
-  for name in names:
-    _SET(new, name, changes[name] if name in changes else getattr(record, name))
+  for setter, value in zip(setters, values):
+    setter(new, value)
   return new
+
+
+def _evolve_plan(cls) -> tuple:
+  names = _FIELD_NAMES.get(cls) or _dataclass_field_names(cls)
+  if not names or not hasattr(cls, '__slots__'):
+    raise TypeError(f'evolve() needs a slotted dataclass, not {cls.__name__}')
+  getter = operator.attrgetter(*names) if len(names) > 1 else (lambda r: (getattr(r, names[0]),))
+  plan = _EVOLVE_PLANS[cls] = (getter, {n: i for i, n in enumerate(names)},
+                               tuple(cls.__dict__[n].__set__ for n in names))
+  return plan
 
 
 def _dataclass_field_names(cls) -> tuple:
@@ -274,3 +348,6 @@ _SET = object.__setattr__   # how a frozen dataclass's own __init__ sets its fie
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 _FIELD_NAMES: dict = {}
 _FIELD_SETS: dict = {}
+_EVOLVE_PLANS: dict = {}
+_ROW_FUNCTIONS: dict = {}
+_NOT_A_DATACLASS = object()

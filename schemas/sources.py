@@ -222,14 +222,16 @@ class DarazRecipientInfo(_Source):
 
 
 class DarazOrderItem(_Source):
+  # NullableStr ("", "null" → None) only where a value is used; fields the pipeline drops or
+  # never reads stay plain strings (normalizing them would only cost a Python call each).
   order_item_id: NumericId
   order_id: Optional[NumericId] = None
   sku: NullableStr = None
-  shop_sku: NullableStr = None
-  sku_id: NullableStr = None
+  shop_sku: Optional[str] = None
+  sku_id: Optional[str] = None
   product_id: Optional[NumericId] = None
   name: Optional[str] = None
-  variation: NullableStr = None
+  variation: Optional[str] = None
   status: Optional[str] = None
   currency: Optional[str] = None
   item_price: Money = None
@@ -237,10 +239,10 @@ class DarazOrderItem(_Source):
   created_at: FlexDatetime = None
   is_digital: LaxBool = None
   buyer_id: Optional[NumericId] = pii('customer_id')
-  tracking_code: NullableStr = pii('tracking')
-  tracking_code_pre: NullableStr = pii('tracking')
-  gift_wrapping: NullableStr = pii('free_text')
-  personalization: NullableStr = pii('free_text')
+  tracking_code: Optional[str] = pii('tracking')
+  tracking_code_pre: Optional[str] = pii('tracking')
+  gift_wrapping: Optional[str] = pii('free_text')
+  personalization: Optional[str] = pii('free_text')
   pick_up_store_info: Optional[dict[str, Any]] = pii('street_address')
 
 
@@ -256,12 +258,12 @@ class DarazOrder(_Source):
   gift_option: LaxBool = None
   customer_first_name: Optional[str] = pii('name')
   customer_last_name: Optional[str] = pii('name')
-  national_registration_number: NullableStr = pii('national_id')
-  tax_code: NullableStr = pii('national_id')
-  branch_number: NullableStr = pii('national_id')
+  national_registration_number: Optional[str] = pii('national_id')
+  tax_code: Optional[str] = pii('national_id')
+  branch_number: Optional[str] = pii('national_id')
   buyer_note: NullableStr = pii('free_text')
-  remarks: NullableStr = pii('free_text')
-  gift_message: NullableStr = pii('free_text')
+  remarks: Optional[str] = pii('free_text')
+  gift_message: Optional[str] = pii('free_text')
   recipient_info: Optional[DarazRecipientInfo] = None
   address_billing: Optional[DarazAddress] = None
   address_shipping: Optional[DarazAddress] = None

@@ -10,7 +10,7 @@ import decimal
 import re
 from typing import Annotated, Any, Optional
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field, PlainValidator, StringConstraints, WrapValidator
 
 # Shared by every source model: tolerate unknown fields (and drop them: unknown fields may hold
 # PII the policy table has never seen), reject NaN/Infinity, keep strings as written.
@@ -19,15 +19,18 @@ SOURCE_MODEL_CONFIG = ConfigDict(
     str_max_length=1_000_000, coerce_numbers_to_str=False)
 
 _NULL_STRINGS = frozenset(('', 'null', 'none', 'None', 'NULL'))
-_DIGITS = re.compile(r'^[0-9]{1,40}$')
-_FB_ID = re.compile(r'^[0-9]{1,40}(?:_[0-9]{1,40})?$')
 # Lazada/Daraz: "2014-10-15 19:12:15 +0800" (space before the offset), which pydantic rejects.
 _SPACED_OFFSET = re.compile(
     r'^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.\d+)?\s+([+-]\d{2}):?(\d{2})$')
 _EPOCH = re.compile(r'^[0-9]{9,13}$')
+# The writing nearly every timestamp of the APIs has ("2026-11-28T12:09:42+06:00", Graph's
+# "+0000", "Z"): read with datetime.fromisoformat, which agrees with pydantic on exactly these.
+_ISO_WITH_OFFSET = re.compile(
+    r'[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.(?:[0-9]{3}|[0-9]{6}))?'
+    r'(?:Z|[+-][0-9]{2}:?[0-9]{2})')
+_UTC = datetime.timezone.utc
 # Bounds of every number -> id / time / decimal conversion, checked before converting, so that no
 # number of any size can raise OverflowError (or take long) inside a conversion.
-_MAX_ID = 10 ** 40                                   # ids: at most 40 digits, as strings are
 _MIN_EPOCH_MS = -62_135_596_800_000                  # 0001-01-01T00:00:00Z
 _MAX_EPOCH_MS = 253_402_300_799_999                  # 9999-12-31T23:59:59.999Z
 _MONEY_DIGITS = 16                                   # Snowflake NUMBER(18, 2)
@@ -42,65 +45,44 @@ def _null_string_to_none(value: Any) -> Any:
   return value
 
 
-def _numeric_id(value: Any) -> str:
-  """An id written as a JSON integer or a numeric string; kept as a string (exact beyond 2^53)."""
-  if isinstance(value, bool):
-    raise ValueError('id must be an integer or a numeric string, not a boolean')
-  if isinstance(value, int):
-    if value < 0:
-      raise ValueError('id must not be negative')
-    if value >= _MAX_ID:
-      raise ValueError('id must have at most 40 digits')
-    return str(value)
-  if isinstance(value, str) and _DIGITS.match(value.strip()):
-    return value.strip()
-  raise ValueError('id must be an integer or a numeric string')
-
-
-def _facebook_id(value: Any) -> str:
-  if isinstance(value, bool):
-    raise ValueError('Graph id must be a string like "123" or "123_456"')
-  if isinstance(value, int) and 0 <= value < _MAX_ID:
-    return str(value)
-  if isinstance(value, str) and _FB_ID.match(value.strip()):
-    return value.strip()
-  raise ValueError('Graph id must be a string like "123" or "123_456"')
-
-
-def _money(value: Any) -> Any:
+def _money(value: Any) -> Optional[decimal.Decimal]:
   """Money arrives as "598.94", "1,299.00" or a number; floats are read via str (no 0.1+0.2).
 
-  Converted here, exactly and bounded: a Decimal far out of range ("1e999999999") would raise
-  decimal.Overflow (not a ValueError) in later arithmetic, pydantic's own included."""
-  value = _null_string_to_none(value)
+  The whole conversion (a PlainValidator: one call, no pydantic decimal pass after it), exact and
+  bounded: a Decimal far out of range ("1e999999999") would raise decimal.Overflow (not a
+  ValueError) in later arithmetic, pydantic's own included."""
   if value is None:
     return None
-  if isinstance(value, bool):
-    raise ValueError('amount must be a number or a numeric string')
-  if isinstance(value, float):
-    value = repr(value)
-  elif isinstance(value, int):
-    if not -_MAX_MONEY < value < _MAX_MONEY:
-      raise ValueError('amount must be below 10^16')
-    return decimal.Decimal(value)
-  if isinstance(value, str):
+  cls = type(value)
+  if cls is str:
     if len(value) > _MAX_MONEY_CHARS:
       raise ValueError(f'amount must be at most {_MAX_MONEY_CHARS} characters')
+    text = value.strip()
+    if text in _NULL_STRINGS:
+      return None
     try:
-      amount = decimal.Decimal(value.strip().replace(',', ''))
+      amount = decimal.Decimal(text.replace(',', '') if ',' in text else text)
     except decimal.InvalidOperation as e:
       raise ValueError('amount must be a number or a numeric string') from e
     return _bounded_decimal(amount)
-  return value
+  if cls is float:
+    return _bounded_decimal(decimal.Decimal(repr(value)))
+  if cls is int:
+    if not -_MAX_MONEY < value < _MAX_MONEY:
+      raise ValueError('amount must be below 10^16')
+    return decimal.Decimal(value)
+  if cls is decimal.Decimal:
+    return _bounded_decimal(value)
+  raise ValueError('amount must be a number or a numeric string')
 
 
-def _bounded_decimal(value: Optional[decimal.Decimal]) -> Optional[decimal.Decimal]:
-  """Finite, below 10^16, at most 32 decimal places; checked without arithmetic (no context)."""
-  if value is not None:
-    if not value.is_finite():
-      raise ValueError('amount must be finite')
-    if value and (value.adjusted() >= _MONEY_DIGITS or value.as_tuple().exponent < -32):
-      raise ValueError('amount must be below 10^16 with at most 32 decimal places')
+def _bounded_decimal(value: decimal.Decimal) -> decimal.Decimal:
+  """Finite, zero or between 10^-32 and 10^16; checked without arithmetic (no context). The
+  number of decimal places is bounded by the text's length (_MAX_MONEY_CHARS)."""
+  if not value.is_finite():
+    raise ValueError('amount must be finite')
+  if value and not -32 <= value.adjusted() < _MONEY_DIGITS:
+    raise ValueError('amount must be below 10^16 (and zero or above 10^-32)')
   return value
 
 
@@ -144,8 +126,29 @@ def _to_utc(value: Optional[datetime.datetime]) -> Optional[datetime.datetime]:
   if value is None:
     return None
   if value.tzinfo is None:
-    return value.replace(tzinfo=datetime.timezone.utc)
-  return value.astimezone(datetime.timezone.utc)
+    return value.replace(tzinfo=_UTC)
+  return value.astimezone(_UTC)
+
+
+def _flex_datetime_validator(value: Any, handler: Any) -> Optional[datetime.datetime]:
+  """FlexDatetime in one call: the common ISO writings read directly; everything else prepared
+  by _flex_datetime and, if still text, parsed by pydantic (its errors unchanged), then UTC."""
+  if type(value) is str:
+    text = value
+    if not _ISO_WITH_OFFSET.fullmatch(text):
+      m = _SPACED_OFFSET.match(text)
+      text = f'{m.group(1)}T{m.group(2)}{m.group(3)}:{m.group(4)}' if m else None
+    if text is not None:
+      try:
+        parsed = datetime.datetime.fromisoformat(text)
+      except ValueError:
+        pass                   # e.g. hour 25: pydantic says why
+      else:
+        return parsed if parsed.tzinfo is _UTC else parsed.astimezone(_UTC)
+  value = _flex_datetime(value)
+  if value is None or type(value) is datetime.datetime:
+    return value
+  return _to_utc(handler(value))
 
 
 def _lax_bool(value: Any) -> Any:
@@ -159,11 +162,15 @@ def _lax_bool(value: Any) -> Any:
   return value
 
 
-NumericId = Annotated[str, BeforeValidator(_numeric_id)]
-FacebookId = Annotated[str, BeforeValidator(_facebook_id)]
-Money = Annotated[Optional[decimal.Decimal], BeforeValidator(_money), AfterValidator(_bounded_decimal)]
-FlexDatetime = Annotated[Optional[datetime.datetime], BeforeValidator(_flex_datetime),
-                         AfterValidator(_to_utc)]
+# Ids: a JSON integer or a numeric string, kept as the string (exact beyond 2^53), at most 40
+# digits; checked by pydantic-core itself (no Python call per field).
+NumericId = Annotated[str, Field(coerce_numbers_to_str=True),
+                      StringConstraints(strip_whitespace=True, pattern=r'^[0-9]{1,40}$')]
+FacebookId = Annotated[str, Field(coerce_numbers_to_str=True),
+                       StringConstraints(strip_whitespace=True,
+                                         pattern=r'^[0-9]{1,40}(?:_[0-9]{1,40})?$')]
+Money = Annotated[Optional[decimal.Decimal], PlainValidator(_money)]
+FlexDatetime = Annotated[Optional[datetime.datetime], WrapValidator(_flex_datetime_validator)]
 LaxBool = Annotated[Optional[bool], BeforeValidator(_lax_bool)]
 NullableStr = Annotated[Optional[str], BeforeValidator(_null_string_to_none)]
 # Counts and other integers: within 64 bits, as every sink stores them (Weaviate int, orjson).

@@ -34,6 +34,8 @@ _FIELD_RULES = {(model, field): (policy_of(model, field), category)
                 for model in ALL_SOURCE_MODELS for field, category in pii_fields(model).items()}
 _PSEUDONYM_HEX = 32     # 128 bits
 _TOKEN_HEX = 12         # in-text tokens: short, still keyed (not reversible without the key)
+_MEMO_ENTRIES = 65536   # memoized pseudonyms / tokens per shield (each dict cleared when full)
+_NO_PSEUDONYM = object()   # memoized "no pseudonym" (a masked phone, an empty name)
 
 
 class PrivacyResult(NamedTuple):
@@ -42,7 +44,12 @@ class PrivacyResult(NamedTuple):
 
 
 class Shield:
-  """The keyed, per-field PII operations. Built on the worker from the resolved key."""
+  """The keyed, per-field PII operations. Built on the worker from the resolved key.
+
+  Pseudonyms and in-text tokens are memoized per value (customers, pages and numbers repeat):
+  bounded dicts, cleared when full, held only in the worker's memory (the shield is built in
+  setup() and never pickled), like the records themselves.
+  """
 
   def __init__(self, key: bytes, key_id: Optional[str] = None, region: str = 'BD'):
     """key: the pseudonym secret as resolved (hex or base64 of ≥ 32 random bytes)."""
@@ -50,6 +57,8 @@ class Shield:
     self.key_id = key_id or derive_key_id(self._key, 'pseudonym')
     self._region = region
     self.num_tokens = 0
+    self._pseudonyms: dict = {}      # (kind, value as written) -> Pseudonym | _NO_PSEUDONYM
+    self._tokens: dict = {}          # (kind, normalized) -> token text
 
   def _digest(self, category: str, normalized: str) -> str:
     # hmac.digest: OpenSSL's one-shot HMAC, several times faster than hmac.new(...).copy().
@@ -61,24 +70,57 @@ class Shield:
       return None
     return Pseudonym(self._digest(category, normalized)[:_PSEUDONYM_HEX], self.key_id)
 
+  def _memo(self, key: tuple, pseudonym: Optional[Pseudonym]) -> Optional[Pseudonym]:
+    if len(self._pseudonyms) >= _MEMO_ENTRIES:
+      self._pseudonyms.clear()
+    self._pseudonyms[key] = _NO_PSEUDONYM if pseudonym is None else pseudonym
+    return pseudonym
+
   # Normalize-then-hash, per kind of value.
   def email(self, value: Optional[str]) -> Optional[Pseudonym]:
-    return self.pseudonym('email', pii_text.normalize_email(value)) if value else None
+    if not value:
+      return None
+    hit = self._pseudonyms.get(('email', value))
+    if hit is not None:
+      return None if hit is _NO_PSEUDONYM else hit
+    return self._memo(('email', value), self.pseudonym('email', pii_text.normalize_email(value)))
 
   def phone(self, value: Optional[str]) -> Optional[Pseudonym]:
-    return self.pseudonym('phone', pii_text.normalize_phone(value, self._region)) if value else None
+    if not value:
+      return None
+    hit = self._pseudonyms.get(('phone', value))
+    if hit is not None:
+      return None if hit is _NO_PSEUDONYM else hit
+    return self._memo(('phone', value),
+                      self.pseudonym('phone', pii_text.normalize_phone(value, self._region)))
 
   def name(self, *parts: Optional[str]) -> Optional[Pseudonym]:
+    hit = self._pseudonyms.get(('name', parts))
+    if hit is not None:
+      return None if hit is _NO_PSEUDONYM else hit
     joined = ' '.join(p for p in parts if p)
-    return self.pseudonym('name', pii_text.normalize_name(joined)) if joined.strip() else None
+    return self._memo(('name', parts), self.pseudonym('name', pii_text.normalize_name(joined))
+                      if joined.strip() else None)
 
   def identifier(self, namespace: str, value: Optional[str]) -> Optional[Pseudonym]:
-    return self.pseudonym(f'id:{namespace}', pii_text.normalize_name(value)) if value else None
+    if not value:
+      return None
+    hit = self._pseudonyms.get(('id', namespace, value))
+    if hit is not None:
+      return None if hit is _NO_PSEUDONYM else hit
+    return self._memo(('id', namespace, value),
+                      self.pseudonym(f'id:{namespace}', pii_text.normalize_name(value)))
 
   def _token(self, kind: str, normalized: str) -> str:
     """The in-text token of one finding: [KIND:12 hex digits of its keyed digest]."""
     self.num_tokens += 1
-    return f'[{kind}:{self._digest(kind.lower(), normalized)[:_TOKEN_HEX]}]'
+    token = self._tokens.get((kind, normalized))
+    if token is None:
+      if len(self._tokens) >= _MEMO_ENTRIES:
+        self._tokens.clear()
+      token = self._tokens[(kind, normalized)] = (
+          f'[{kind}:{self._digest(kind.lower(), normalized)[:_TOKEN_HEX]}]')
+    return token
 
   def scrubber(self, names: Iterable[Optional[str]] = ()) -> pii_text.RecordScrubber:
     """Scrubs the free texts of one record: emails, phones, addresses, @handles and `names` (the
