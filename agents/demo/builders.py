@@ -190,7 +190,9 @@ def product_catalog(b: Builder) -> list[_Product]:
   return catalog
 
 
-def weather(b: Builder, city: tuple) -> dict:
+def weather(b: Builder, city: tuple, observed_s: Optional[int] = None) -> dict:
+  """One OpenWeather current-weather object of `city`, observed at `observed_s` (default: drawn
+  within the hour before `now`)."""
   name, _, city_id, lat, lon = city[:5]
   cond = b.pick(D.WEATHER)
   uniform = b.rng.uniform
@@ -207,7 +209,7 @@ def weather(b: Builder, city: tuple) -> dict:
       'visibility': b.pick((2500, 3500, 4000, 6000, 10000)),
       'wind': {'speed': round(uniform(0.5, 7), 2), 'deg': b.between(0, 360)},
       'clouds': {'all': b.between(0, 100)},
-      'dt': b.now_s - 60 * b.between(0, 60),
+      'dt': b.now_s - 60 * b.between(0, 60) if observed_s is None else observed_s,
       # Sunrise about 06:20 and sunset about 17:15 Bangladesh time (UTC+6).
       'sys': {'type': 1, 'id': 9145 + b.between(0, 50), 'country': 'BD',
               'sunrise': day + 20 * 60 + b.between(-900, 900),

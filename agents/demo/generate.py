@@ -12,9 +12,11 @@ from agents.demo.malform import malform
 from agents.demo.records import DemoData, DemoEvent, Malformed
 from agents.topics import AgentTopics, load_topics
 from connectors.kafka_publisher import standard_headers
+from connectors.openweather import observation_key
 
 # A fixed reference time keeps the output identical across runs; pass `now` for fresh timestamps.
 DEFAULT_NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.timezone.utc)
+_HISTORY_SEED = 0x5EA7_4E12          # derives the weather history's own random source
 SOURCE_SHARES = (('tiktok', 0.3), ('facebook', 0.25), ('shopify', 0.25), ('daraz', 0.2))
 
 
@@ -23,6 +25,14 @@ def _source_counts(events: int) -> dict[str, int]:
   for s, _ in SOURCE_SHARES[:events - sum(counts.values())]:
     counts[s] += 1
   return counts
+
+
+def _hourly_times(b: Builder, start_s: int, latest_s: int) -> list[int]:
+  """One time a few minutes into each UTC hour from the hour of `start_s` up to, not including,
+  the hour of the latest observation: the weather agent's hourly history, oldest first."""
+  hour = 3600
+  return [h + b.between(0, 20 * 60)
+          for h in range(start_s - start_s % hour, latest_s - latest_s % hour, hour)]
 
 
 def _headers_with_fetched_at(source: str, now: datetime.datetime) -> Callable[[int], tuple]:
@@ -40,8 +50,9 @@ def generate(seed: int, events: int, malformed_share: float = 0.05, *,
              encode: Callable[[object], bytes] = fast_json) -> DemoData:
   """Builds one demo batch: `events` source events plus the context records, in publish order.
 
-  Order: the product catalog (48 records, key = sku) and one weather record per city (8, key =
-  city id) first, so that enrichment has context; then the source events (split 30/25/25/20 over
+  Order: the product catalog (48 records, key = sku) and the weather history of each city (one
+  observation per hour of the window, key = `city id:hour` as the weather agent writes them)
+  first, so that enrichment has context; then the source events (split 30/25/25/20 over
   tiktok/facebook/shopify/daraz) in event-time order, spread over `window_s` before `now`, in
   whole seconds. `round(events * malformed_share)` of the source events are malformed;
   `malformed` lists them. `encode` writes the payloads (orjson if installed; the stdlib's
@@ -61,9 +72,17 @@ def generate(seed: int, events: int, malformed_share: float = 0.05, *,
     out.append(DemoEvent(topics.for_source('catalog'), product.record['sku'].encode(),
                          encode(product.record), headers))
   headers = tuple(standard_headers('openweather', now, synthetic=True))
+  # The latest observation per city comes from the batch's random source; the earlier hours from
+  # one of their own, so that the source events stay what they were before the history existed.
+  history = Builder(seed ^ _HISTORY_SEED, now_s)
   for city in D.CITIES:
-    out.append(DemoEvent(topics.for_source('openweather'), str(city[2]).encode(),
-                         encode(weather(b, city)), headers))
+    latest = weather(b, city)
+    earlier = [weather(history, city, t)
+               for t in _hourly_times(history, now_s - window_s, latest['dt'])]
+    for observation in earlier + [latest]:
+      out.append(DemoEvent(topics.for_source('openweather'),
+                           observation_key(city[2], observation['dt']).encode(),
+                           encode(observation), headers))
 
   plan = [(b.when(window_s), source)
           for source, n in _source_counts(events).items() for _ in range(n)]

@@ -64,8 +64,11 @@ def test_fetched_at_matches_standard_headers(data):
 def test_counts_context_first_and_headers(data):
   counts = collections.Counter(SOURCE_OF[e.topic] for e in data.events)
   assert counts == {'tiktok': 450, 'facebook': 375, 'shopify': 375, 'daraz': 300,
-                    'openweather': 8, 'catalog': demo.CATALOG_SIZE}
-  assert {SOURCE_OF[e.topic] for e in data.events[:56]} == {'openweather', 'catalog'}
+                    'openweather': counts['openweather'], 'catalog': demo.CATALOG_SIZE}
+  assert 8 * 6 <= counts['openweather'] <= 8 * 7    # an observation per city and hour
+  n_context = counts['openweather'] + demo.CATALOG_SIZE
+  assert {SOURCE_OF[e.topic] for e in data.events[:n_context]} == {'openweather', 'catalog'}
+  assert SOURCE_OF[data.events[n_context].topic] not in ('openweather', 'catalog')
   for e in data.events:
     headers = dict(e.headers)
     assert headers['source'].decode() == SOURCE_OF[e.topic]
@@ -75,11 +78,22 @@ def test_counts_context_first_and_headers(data):
   assert max(keys.values()) == 1, 'native ids are unique per topic'
 
 
-def test_weather_covers_the_eight_cities_keyed_by_id(data):
+def test_weather_history_covers_the_eight_cities_hour_by_hour(data):
+  """One observation per city and hour of the 6-hour window, keyed as the weather agent keys
+  them (city id:UTC hour), so that every event's hour has an observation within the hour."""
+  from connectors.openweather import observation_key
   weather = {e.key: json.loads(e.value) for e in data.events if SOURCE_OF[e.topic] == 'openweather'}
   assert {w['name'] for w in weather.values()} == {
       'Dhaka', 'Chattogram', 'Khulna', 'Rajshahi', 'Sylhet', 'Barishal', 'Rangpur', 'Mymensingh'}
-  assert all(str(w['id']).encode() == k and w['sys']['country'] == 'BD' for k, w in weather.items())
+  assert all(observation_key(w['id'], w['dt']).encode() == k and w['sys']['country'] == 'BD'
+             for k, w in weather.items())
+  now_s = int(demo.DEFAULT_NOW.timestamp())
+  for city_id in {w['id'] for w in weather.values()}:
+    times = sorted(w['dt'] for w in weather.values() if w['id'] == city_id)
+    assert all(now_s - 6 * 3600 - 3600 < t <= now_s for t in times)
+    # every hour of the window up to now has its observation, the latest within the last hour
+    assert {t // 3600 for t in times} >= set(range((now_s - 6 * 3600) // 3600, now_s // 3600))
+    assert now_s - times[-1] < 3600
 
 
 def test_malformed_exactly_the_listed_ones_fail_the_source_contract(data):
@@ -134,7 +148,9 @@ def test_pii_file_and_cli_dry_run(tmp_path, capsys):
   out = tmp_path / 'pii.json'
   assert demo.main(['--events', '40', '--seed', '3', '--pii-out', str(out), '--dry-run']) == 0
   lines = capsys.readouterr().out.strip().splitlines()
-  assert len(lines) == 40 + 8 + demo.CATALOG_SIZE
+  weather = sum(1 for line in lines if json.loads(line)['topic'].endswith('weather'))
+  assert 8 * 6 <= weather <= 8 * 7                      # hourly observations per city
+  assert len(lines) == 40 + weather + demo.CATALOG_SIZE
   assert json.loads(lines[0])['headers']['synthetic'] == 'true'
   planted = json.loads(out.read_text(encoding='utf-8'))
   assert planted['synthetic'] is True and planted['values'][0].keys() >= {'kind', 'value'}
