@@ -58,7 +58,7 @@ def demo_inputs(n: int):
   for i, e in enumerate(data.events):
     source = dict(e.headers)['source'].decode()
     if source == 'openweather':
-      weather.append((int(e.key), json.loads(e.value)))
+      weather.append((int(e.key.split(b':', 1)[0]), json.loads(e.value)))  # city id[:hour]
     elif source == 'catalog':
       catalog.append(json.loads(e.value))
     else:

@@ -41,8 +41,8 @@ def demo_inputs(n: int):
   raws, weather, catalog = [], [], []
   for i, e in enumerate(data.events):
     source = dict(e.headers)['source'].decode()
-    if source == 'openweather':
-      weather.append((int(e.key), json.loads(e.value)))
+    if source == 'openweather':    # keyed by city id, or city id:hour (weather history)
+      weather.append((int(e.key.split(b':', 1)[0]), json.loads(e.value)))
     elif source == 'catalog':
       catalog.append(json.loads(e.value))
     else:
