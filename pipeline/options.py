@@ -6,16 +6,20 @@ import os
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from connectors.secrets import SecretError, SecretRef
+from pipeline import versions
 from pipeline.topics import TOPICS_FILE
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STACK_HOME = os.environ.get('STACK_HOME', os.path.join(REPO_ROOT, '.local'))
 # Built by stack/stack.sh (see stack/versions.sh for why two Beam versions).
-DEFAULT_EXPANSION_JAR = os.path.join(STACK_HOME, 'jars', 'beam-kafka-expansion-service-2.73.0.jar')
+DEFAULT_EXPANSION_JAR = os.path.join(
+    STACK_HOME, 'jars', f'beam-kafka-expansion-service-{versions.BEAM_VERSION}.jar')
 DEFAULT_FLINK_EXPANSION_JAR = os.path.join(
-    STACK_HOME, 'jars', 'beam-kafka-expansion-service-flink-2.62.0.jar')
-DEFAULT_FLINK_JOB_SERVER_JAR = os.path.join(STACK_HOME, 'jars', 'beam-flink-1.19-job-server-2.62.0.jar')
-FLINK_VERSION = '1.19'
+    STACK_HOME, 'jars', f'beam-kafka-expansion-service-flink-{versions.BEAM_FLINK_VERSION}.jar')
+DEFAULT_FLINK_JOB_SERVER_JAR = os.path.join(
+    STACK_HOME, 'jars',
+    f'beam-flink-{versions.FLINK_MINOR_VERSION}-job-server-{versions.BEAM_FLINK_VERSION}.jar')
+FLINK_VERSION = versions.FLINK_MINOR_VERSION
 DEFAULT_PRISM_BINARY = os.path.join(STACK_HOME, 'bin', 'prism')   # stack/stack.sh setup prism
 MISSING_POLICIES = ('flag', 'quiet', 'fail')
 

@@ -67,14 +67,16 @@ stop_daemon() {
   rm -f "$f"
 }
 
-# mvn_fetch POM_DIR OUT_DIR: resolves a pom's runtime dependencies into OUT_DIR (idempotent).
+# mvn_fetch POM_DIR OUT_DIR [-Dproperty=value...]: resolves a pom's runtime dependencies into
+# OUT_DIR (idempotent). The properties set the pom's versions from stack/versions.sh.
 mvn_fetch() {
   local pom_dir=$1 out=$2
+  shift 2
   if [ -f "$out/.complete" ]; then return 0; fi
   say "fetching $(basename "$pom_dir") jars with Maven into $out (first time only, a few minutes; log: $LOG_DIR/mvn-$(basename "$pom_dir").log)"
   mkdir -p "$out"
   if ! (cd "$pom_dir" && mvn -B -ntp dependency:copy-dependencies -DoutputDirectory="$out" \
-        -DincludeScope=runtime >"$LOG_DIR/mvn-$(basename "$pom_dir").log" 2>&1); then
+        -DincludeScope=runtime "$@" >"$LOG_DIR/mvn-$(basename "$pom_dir").log" 2>&1); then
     tail -20 "$LOG_DIR/mvn-$(basename "$pom_dir").log" >&2
     fail "Maven could not fetch the $(basename "$pom_dir") jars (full log: $LOG_DIR/mvn-$(basename "$pom_dir").log). Check that Maven Central is reachable."
     return 1

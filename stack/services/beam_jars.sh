@@ -9,11 +9,14 @@
 JARS_DIR=$STACK_HOME/jars
 EXPANSION_JAR=$JARS_DIR/beam-kafka-expansion-service-$BEAM_VERSION.jar
 FLINK_EXPANSION_JAR=$JARS_DIR/beam-kafka-expansion-service-flink-$BEAM_FLINK_VERSION.jar
-FLINK_JOB_SERVER_JAR=$JARS_DIR/beam-flink-1.19-job-server-$BEAM_FLINK_VERSION.jar
+FLINK_JOB_SERVER_JAR=$JARS_DIR/beam-flink-${FLINK_VERSION%.*}-job-server-$BEAM_FLINK_VERSION.jar
 
 beam_jars_install() {
-  mvn_fetch "$REPO/stack/java/expansion" "$JARS_DIR/expansion-$BEAM_VERSION" || return 1
-  mvn_fetch "$REPO/stack/java/flink" "$JARS_DIR/flink-$BEAM_FLINK_VERSION" || return 1
+  mvn_fetch "$REPO/stack/java/expansion" "$JARS_DIR/expansion-$BEAM_VERSION" \
+    -Dbeam.version="$BEAM_VERSION" -Dkafka.version="$KAFKA_VERSION" || return 1
+  mvn_fetch "$REPO/stack/java/flink" "$JARS_DIR/flink-$BEAM_FLINK_VERSION" \
+    -Dbeam.version="$BEAM_FLINK_VERSION" -Dflink.minor="${FLINK_VERSION%.*}" \
+    -Dkafka.version="$KAFKA_VERSION" || return 1
   [ -f "$EXPANSION_JAR" ] || classpath_jar "$JARS_DIR/expansion-$BEAM_VERSION" \
     org.apache.beam.sdk.expansion.service.ExpansionService "$EXPANSION_JAR"
   [ -f "$FLINK_EXPANSION_JAR" ] || classpath_jar "$JARS_DIR/flink-$BEAM_FLINK_VERSION" \

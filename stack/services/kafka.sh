@@ -9,7 +9,8 @@ KAFKA_CONTROLLER_PORT=${MILLIONX_KAFKA_CONTROLLER_PORT:-9093}
 KAFKA_JMX_METRICS_PORT=${MILLIONX_KAFKA_JMX_METRICS_PORT:-9404}
 
 kafka_install() {
-  mvn_fetch "$REPO/stack/java/kafka" "$KAFKA_HOME/libs-$KAFKA_VERSION" || return 1
+  mvn_fetch "$REPO/stack/java/kafka" "$KAFKA_HOME/libs-$KAFKA_VERSION" \
+    -Dkafka.version="$KAFKA_VERSION" || return 1
   mkdir -p "$KAFKA_HOME/config" "$KAFKA_HOME/data"
   cat >"$KAFKA_HOME/config/server.properties" <<PROPS
 process.roles=broker,controller
