@@ -10,7 +10,7 @@ INSTALL_REQUIRES = [
     "pydantic==2.14.4",
     "kafka-python==3.0.12",
     "crc32c==2.9.post0",  # kafka-python checksums in C instead of pure Python (~1.8x publish rate)
-    "confluent-kafka==2.16.1",  # librdkafka, only for the demo generator's bulk publishing
+    "confluent-kafka==2.16.1",  # librdkafka: the bounded runners' planned read, the demo's bulk publishing
     "requests==2.34.2",
     "tenacity==9.1.4",  # the API clients' retry loop (connectors/http.py)
     "snowflake-connector-python==4.8.1",

@@ -9,6 +9,16 @@ Java environment chosen per runner (see `KafkaIOConfig.expansion_service`):
   so the Kafka read runs inside the Flink JVMs, and `use_deprecated_read` so Flink translates the
   unbounded read natively (checkpointed, with offsets committed when a checkpoint completes).
 
+The bounded runners (DirectRunner, Prism) do not read with KafkaIO. Its cross-language read
+takes topics, not offsets: bounded by `max_num_records` it splits the count evenly over its
+splits (a split short of its share polls for `max_read_time`, one with more stops at its share,
+leaving records behind), bounded by `stop_read_time` it stops at a record timestamp (producer
+clocks decide), and it commits offsets when Beam finalizes a bundle, before the later stages
+and the sinks have run. Instead the driver plans the exact offset range of every partition
+(connectors.kafka_client.partition_ranges), `ReadRawRecords` reads exactly those ranges with a
+librdkafka consumer in a Python DoFn (no split shares, no waiting, nothing left behind), and the
+driver commits the ranges' ends only after the run has succeeded, its outputs flushed.
+
 The Flink job server available here is Beam 2.62 while the Python SDK is 2.73 (no newer Flink
 runner is served, see stack/versions.sh). Java 2.62's KafkaIO expansion rejects the read fields
 that Python 2.73 added, so `_ReadFromKafkaLegacyPayload` sends the field set 2.62 knows: same URN,
@@ -17,8 +27,9 @@ same transform, an older payload schema.
 from __future__ import annotations
 
 import dataclasses
+import time
 import typing
-from typing import Optional
+from typing import Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -28,6 +39,8 @@ from apache_beam.transforms.external import ExternalTransform
 from apache_beam.transforms.external import JavaJarExpansionService
 from apache_beam.transforms.external import NamedTupleBasedPayloadBuilder
 
+from connectors.kafka_client import PartitionRange
+from connectors.sink_results import METRICS_NAMESPACE
 from schemas.envelope import RawRecord
 
 # Environments of the Java side. See the module docstring.
@@ -96,6 +109,9 @@ class KafkaIOConfig:
   # The producers' max.request.size: the largest message the graph writes, a dead letter as
   # large as the DLQ topic's max.message.bytes (pipeline/topics.yaml). None: Kafka's ~1 MiB.
   max_request_bytes: Optional[int] = None
+  # Bounded runs: the exact offsets [start, stop) of each raw partition to read, planned by the
+  # driver before the run (empty: read the topics with KafkaIO, unbounded, as on Flink).
+  read_ranges: tuple[PartitionRange, ...] = ()
 
   def __post_init__(self):
     if not self.bootstrap_servers:
@@ -108,6 +124,7 @@ class KafkaIOConfig:
       raise ValueError('auto_offset_reset must be "earliest" or "latest"')
     if self.max_request_bytes is not None and self.max_request_bytes < 1024:
       raise ValueError('max_request_bytes must be >= 1024')
+    object.__setattr__(self, 'read_ranges', tuple(self.read_ranges))
 
   def expansion_service(self) -> JavaJarExpansionService:
     """One expansion service object, shared by every Kafka transform of a pipeline (separate
@@ -155,11 +172,13 @@ def _to_raw_record(kafka_record, source_by_topic: dict[str, str]) -> RawRecord:
 
 
 class ReadRawRecords(beam.PTransform):
-  """Reads the raw topics with Beam's ReadFromKafka (with metadata) and yields `RawRecord`s
-  that keep their topic, partition and offset, and the source their topic stands for.
+  """Reads the raw topics and yields `RawRecord`s that keep their topic, partition, offset and
+  timestamp, and the source their topic stands for.
 
-  `max_num_records`/`max_read_seconds` make the read bounded (needed on the DirectRunner, where
-  an unbounded cross-language read never ends); leave both None for streaming.
+  With `config.read_ranges` (bounded runs): exactly those offset ranges, see `ReadKafkaRanges`;
+  `max_read_seconds` is then how long a partition may yield nothing before the read fails.
+  Otherwise Beam's ReadFromKafka (with metadata), unbounded for streaming; `max_num_records` /
+  `max_read_seconds` would bound it Beam's way (even split shares, see the module docstring).
   """
   def __init__(
       self,
@@ -171,6 +190,9 @@ class ReadRawRecords(beam.PTransform):
     super().__init__()
     if not source_by_topic:
       raise ValueError('no topics to read')
+    unknown = {r.topic for r in config.read_ranges} - set(source_by_topic)
+    if unknown:
+      raise ValueError(f'read ranges of topics that are not read: {sorted(unknown)}')
     self._config = config
     self._source_by_topic = dict(source_by_topic)
     self._expansion_service = expansion_service
@@ -178,8 +200,12 @@ class ReadRawRecords(beam.PTransform):
     self._max_read_seconds = max_read_seconds
 
   def expand(self, pbegin):
-    read_cls = _ReadFromKafkaLegacyPayload if self._config.legacy_payload else _read_from_kafka
     source_by_topic = self._source_by_topic
+    if self._config.read_ranges:
+      return pbegin | 'ReadKafkaRanges' >> ReadKafkaRanges(
+          self._config, source_by_topic, self._config.read_ranges,
+          idle_timeout_s=self._max_read_seconds or DEFAULT_IDLE_TIMEOUT_S)
+    read_cls = _ReadFromKafkaLegacyPayload if self._config.legacy_payload else _read_from_kafka
     return (
         pbegin
         | 'ReadFromKafka' >> read_cls(
@@ -190,6 +216,127 @@ class ReadRawRecords(beam.PTransform):
             commit_offset_in_finalize=True,
             expansion_service=self._expansion_service)
         | 'ToRawRecord' >> beam.Map(_to_raw_record, source_by_topic).with_output_types(RawRecord))
+
+
+DEFAULT_IDLE_TIMEOUT_S = 30
+# A range is read in pieces of at most this many offsets, so that several workers can share a
+# large partition (--direct_num_workers) and a retried piece re-reads little.
+_PIECE_OFFSETS = 20_000
+_CONSUME_BATCH = 1000
+
+
+class KafkaRangeReadError(RuntimeError):
+  """A planned range could not be read (broker gone for too long, or a fatal client error)."""
+
+
+def split_ranges(ranges: Sequence[PartitionRange], piece: int = _PIECE_OFFSETS) -> list[PartitionRange]:
+  """The non-empty ranges cut into pieces of at most `piece` offsets."""
+  out = []
+  for r in ranges:
+    for start in range(r.start, r.stop, piece):
+      out.append(PartitionRange(r.topic, r.partition, start, min(r.stop, start + piece)))
+  return out
+
+
+class _ReadRangesFn(beam.DoFn):
+  """PartitionRange → the RawRecords at offsets [start, stop), timestamped with the record's
+  Kafka timestamp. Commits nothing: the driver commits after the run."""
+
+  def __init__(self, config: KafkaIOConfig, source_by_topic: dict[str, str],
+               idle_timeout_s: float):
+    self._config = config
+    self._source_by_topic = dict(source_by_topic)
+    self._idle_timeout_s = idle_timeout_s
+    self._consumer = None
+
+  def setup(self):
+    import confluent_kafka  # pylint: disable=import-outside-toplevel
+    self._kafka = confluent_kafka
+    self._consumer = confluent_kafka.Consumer({
+        'bootstrap.servers': self._config.bootstrap_servers,
+        # assign(), not subscribe(): the group id only names the client; nothing is committed.
+        'group.id': self._config.group_id,
+        'enable.auto.commit': False,
+        'enable.auto.offset.store': False,
+        'enable.partition.eof': True,
+        # A range that starts below the log start (deleted by retention) starts at the log start.
+        'auto.offset.reset': 'earliest',
+        'client.id': 'millionx-range-reader',
+    })
+    self._num_read = beam.metrics.Metrics.counter(METRICS_NAMESPACE, 'num_range_records')
+    self._num_expired = beam.metrics.Metrics.counter(METRICS_NAMESPACE, 'num_records_expired')
+
+  def teardown(self):
+    if self._consumer is not None:
+      self._consumer.close()
+      self._consumer = None
+
+  def process(self, r: PartitionRange):
+    kafka = self._kafka
+    consumer = self._consumer
+    consumer.assign([kafka.TopicPartition(r.topic, r.partition, r.start)])
+    source = self._source_by_topic.get(r.topic, 'unknown')
+    expected = r.start
+    last_progress = time.monotonic()
+    try:
+      while expected < r.stop:
+        messages = consumer.consume(num_messages=min(_CONSUME_BATCH, r.stop - expected),
+                                    timeout=1.0)
+        if not messages and time.monotonic() - last_progress > self._idle_timeout_s:
+          raise KafkaRangeReadError(
+              f'{r.topic}:{r.partition} gave nothing for {self._idle_timeout_s:.0f}s at offset '
+              f'{expected} of [{r.start}, {r.stop}): is the broker up?')
+        for m in messages:
+          error = m.error()
+          if error is not None:
+            if error.code() == kafka.KafkaError._PARTITION_EOF:  # pylint: disable=protected-access
+              if m.offset() >= r.stop:
+                expected = r.stop   # the rest of the range held no records (gaps)
+              continue
+            if error.fatal():
+              raise KafkaRangeReadError(f'{r.topic}:{r.partition}: {error.str()}')
+            continue  # transient (broker restarting): librdkafka retries; the idle timer runs
+          offset = m.offset()
+          if offset >= r.stop:
+            expected = r.stop
+            break
+          if offset > expected:
+            self._num_expired.inc(offset - expected)
+          expected = offset + 1
+          last_progress = time.monotonic()
+          self._num_read.inc()
+          _, timestamp_ms = m.timestamp()
+          record = RawRecord(source=source, topic=r.topic, partition=r.partition, offset=offset,
+                             timestamp_ms=timestamp_ms, key=m.key(), value=m.value(),
+                             headers=tuple(m.headers() or ()))
+          yield beam.window.TimestampedValue(record, timestamp_ms / 1000.0)
+    finally:
+      consumer.unassign()
+
+
+class ReadKafkaRanges(beam.PTransform):
+  """PBegin → RawRecord: exactly the records at offsets [start, stop) of each planned range.
+
+  No waiting for records that are not there (the stops are offsets that exist), nothing left
+  behind (every offset up to each stop is read), no offsets committed (the driver commits the
+  stops after the run succeeded: see pipeline/__main__.py)."""
+
+  def __init__(self, config: KafkaIOConfig, source_by_topic: dict[str, str],
+               ranges: Sequence[PartitionRange], idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S):
+    super().__init__()
+    if idle_timeout_s <= 0:
+      raise ValueError('idle_timeout_s must be positive')
+    self._config = config
+    self._source_by_topic = dict(source_by_topic)
+    self._pieces = split_ranges(ranges)
+    self._idle_timeout_s = idle_timeout_s
+
+  def expand(self, pbegin):
+    return (
+        pbegin
+        | 'PlannedRanges' >> beam.Create(self._pieces)
+        | 'ReadRanges' >> beam.ParDo(_ReadRangesFn(
+            self._config, self._source_by_topic, self._idle_timeout_s)).with_output_types(RawRecord))
 
 
 def _read_from_kafka(

@@ -84,23 +84,36 @@ def build_graph_config(options: PipelineOptions, plan: Plan):
 
 
 def _bound_to_backlog(graph_config: GraphConfig) -> tuple[GraphConfig, int]:
-  """Caps the bounded read at what the group has left to read now.
+  """Plans the bounded read: the exact offsets [start, stop) of every raw partition.
 
-  Beam's bounded Kafka read splits --max_records evenly over its splits (one split per 10,000
-  records, at most one per partition), and a split that finds fewer records than its share
-  polls until --max_read_seconds. Reading exactly the backlog makes a backlog under 10,000 one
-  split that stops at its last record instead of waiting; a larger one still may wait or leave
-  records for the next run (the summary says how many).
+  Start: the group's committed offset (or --start_offset where it has none); stop: the
+  partition's end offset now, the whole backlog capped at --max_records. The graph reads exactly
+  these ranges (connectors.kafka.ReadKafkaRanges: no split shares, no waiting, nothing left
+  behind), and `_commit_read` commits the stops only after the run succeeded. Returns the
+  config with the ranges (and max_records = the records planned) and the backlog.
   """
   kafka = graph_config.kafka
-  per_partition = preflight.raw_backlog(kafka.bootstrap_servers, kafka.group_id,
-                                        sorted(graph_config.source_by_topic),
-                                        kafka.auto_offset_reset)
-  backlog = sum(per_partition.values())
-  max_records = min(graph_config.max_records or backlog, backlog)
-  _LOG.info('group %s: %d records waiting in %d raw partitions; reading up to %d',
-            kafka.group_id, backlog, len(per_partition), max_records)
-  return dataclasses.replace(graph_config, max_records=max_records), backlog
+  topics = sorted(graph_config.source_by_topic)
+  ranges = preflight.read_plan(kafka.bootstrap_servers, kafka.group_id, topics,
+                               kafka.auto_offset_reset)
+  backlog = sum(r.size for r in ranges)
+  if graph_config.max_records is not None and graph_config.max_records < backlog:
+    ranges = preflight.read_plan(kafka.bootstrap_servers, kafka.group_id, topics,
+                                 kafka.auto_offset_reset, graph_config.max_records)
+  planned = sum(r.size for r in ranges)
+  _LOG.info('group %s: %d records waiting in %d raw partitions; reading %d',
+            kafka.group_id, backlog, len(ranges), planned)
+  return dataclasses.replace(graph_config, kafka=dataclasses.replace(kafka, read_ranges=tuple(ranges)),
+                             max_records=planned), backlog
+
+
+def _commit_read(graph_config: GraphConfig) -> None:
+  """After a successful bounded run (every output flushed): the group moves to the stops."""
+  from connectors.kafka_client import commit_ranges  # pylint: disable=import-outside-toplevel
+  kafka = graph_config.kafka
+  commit_ranges(kafka.bootstrap_servers, kafka.group_id, kafka.read_ranges)
+  _LOG.info('group %s: committed the read offsets of %d raw partitions',
+            kafka.group_id, len(kafka.read_ranges))
 
 
 def run(argv: Optional[Sequence[str]] = None, model_handler=None) -> Optional[RunSummary]:
@@ -118,7 +131,7 @@ def run(argv: Optional[Sequence[str]] = None, model_handler=None) -> Optional[Ru
     if plan.is_prism:
       preflight.check_prism(options.view_as(PrismRunnerOptions).prism_location)
   backlog = None
-  if plan.bounded and not run_opts.skip_preflight:
+  if plan.bounded:
     graph_config, backlog = _bound_to_backlog(graph_config)
     if backlog == 0:
       print(f'Nothing to read: the raw topics hold no records after the committed offsets of '
@@ -136,9 +149,14 @@ def run(argv: Optional[Sequence[str]] = None, model_handler=None) -> Optional[Ru
     print(f'Cancel with: python -m pipeline.flink_jobs cancel {job_id} --flink_master {plan.flink_master}')
     return None
 
-  # `with` matters: it gives the Kafka expansion service its loopback Java worker.
+  # `with` matters: it gives the Kafka expansion service its loopback Java worker. Leaving the
+  # block means the run succeeded: every bundle finished, so the Kafka writers and the sinks have
+  # flushed (finish_bundle). Only then are the read offsets committed; a run that raised commits
+  # nothing, and the next one reads the same records again (the sinks are idempotent).
   with _progress(plan, options, graph_config), beam.Pipeline(options=options) as pipeline:
     _ = pipeline | 'SensoryPipeline' >> SensoryPipeline(graph_config, model_handler, sinks)
+  if plan.bounded:
+    _commit_read(graph_config)
   result = pipeline.result if hasattr(pipeline, 'result') else None
   summary = (summarize_metrics(result, time.monotonic() - started, backlog)
              if result is not None else None)

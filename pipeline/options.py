@@ -6,6 +6,8 @@ import os
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from connectors.secrets import SecretError, SecretRef
+from connectors.weaviate_schema import ORDERS_COLLECTION as WEAVIATE_ORDERS_COLLECTION
+from connectors.weaviate_schema import POSTS_COLLECTION as WEAVIATE_POSTS_COLLECTION
 from pipeline import versions
 from pipeline.topics import TOPICS_FILE
 
@@ -41,22 +43,22 @@ class KafkaOptions(PipelineOptions):
         help='Comma-separated sources to read (tiktok,facebook,shopify,daraz). Default: all raw topics.')
     group.add_argument(
         '--consumer_group', default='millionx-pipeline',
-        help='Kafka consumer group. Offsets are committed when Beam finalizes what it read (bundle '
-        'on DirectRunner, checkpoint on Flink), so a restart with the same group resumes after the '
-        'last committed record.')
+        help='Kafka consumer group. DirectRunner/Prism: the offsets a run read are committed after '
+        'the run succeeded (a failed run commits nothing); Flink: when a checkpoint completes. A '
+        'restart with the same group resumes after the last committed record.')
     group.add_argument(
         '--start_offset', default='earliest', choices=('earliest', 'latest'),
         help='Where a consumer group with no committed offsets starts.')
     group.add_argument(
         '--max_records', type=int, default=1_000_000,
-        help='DirectRunner only: read at most this many records, and never more than the group\'s '
-        'backlog when the run starts (unbounded cross-language reads never finish on the '
-        'DirectRunner, so it always reads a bounded slice).')
+        help='DirectRunner/Prism: read at most this many records of the group\'s backlog, planned '
+        'as exact offset ranges per partition when the run starts (the rest stays for the next '
+        'run).')
     group.add_argument(
         '--max_read_seconds', type=int, default=10,
-        help='DirectRunner only: each split of the bounded read (one per 10,000 records, at most '
-        'one per partition) stops after this many seconds or its share of the records; what is '
-        'not read stays in Kafka for the next run.')
+        help='DirectRunner/Prism: a partition that yields no record for this many seconds before '
+        'its planned end fails the run (nothing is committed; the next run reads it again). It '
+        'never waits for records that are not there: the plan stops at the end offsets.')
     group.add_argument(
         '--kafka_expansion_jar', default=DEFAULT_EXPANSION_JAR,
         help='Runnable jar of the Beam Kafka expansion service used with DirectRunner/PrismRunner '
@@ -240,6 +242,10 @@ class SinkOptions(PipelineOptions):
                        help='Use https and TLS gRPC for Weaviate.')
     group.add_argument('--weaviate_api_key_ref', default=None,
                        help='Secret reference to a Weaviate API key (omit for anonymous access).')
+    group.add_argument('--weaviate_posts_collection', default=WEAVIATE_POSTS_COLLECTION,
+                       help='Weaviate collection of the posts (default %(default)s).')
+    group.add_argument('--weaviate_orders_collection', default=WEAVIATE_ORDERS_COLLECTION,
+                       help='Weaviate collection of the orders (default %(default)s).')
     group.add_argument('--sink_window_seconds', type=float, default=60.0,
                        help='Fixed windows the sinks cut their batches in.')
     group.add_argument(

@@ -117,5 +117,7 @@ def sinks_from_options(options, dead_letter: DeadLetterConfig) -> Sinks:
         http_secure=s.weaviate_secure, grpc_host=s.weaviate_grpc_host,
         grpc_port=s.weaviate_grpc_port, grpc_secure=s.weaviate_secure,
         api_key_ref=s.weaviate_api_key_ref, window_s=s.sink_window_seconds,
-        batch_size=s.weaviate_batch_size, max_buffering_s=flush_s)
+        batch_size=s.weaviate_batch_size, max_buffering_s=flush_s,
+        posts_collection=s.weaviate_posts_collection,
+        orders_collection=s.weaviate_orders_collection)
   return Sinks(dead_letter, snowflake, weaviate)

@@ -185,3 +185,92 @@ def stop_pipeline(proc: subprocess.Popen):
     except subprocess.TimeoutExpired:
       os.killpg(proc.pid, 9)
       proc.wait(10)
+
+
+# ---- sinks: exactly once, counted by event id -------------------------------------------------
+
+def sink_args(snow, weav) -> list[str]:
+  """`python -m pipeline` flags that write to the test's own Snowflake schema and Weaviate
+  collections (sink_helpers.snowflake_schema / weaviate_collections)."""
+  return ['--snowflake', f'--snowflake_host={snow.host}', f'--snowflake_port={snow.port}',
+          '--snowflake_protocol=http', '--snowflake_emulator',
+          f'--snowflake_database={snow.database}', f'--snowflake_schema={snow.schema}',
+          f'--snowflake_password_ref={snow.password_ref}',
+          '--weaviate', f'--weaviate_http_port={weav.http_port}',
+          f'--weaviate_grpc_port={weav.grpc_port}',
+          f'--weaviate_posts_collection={weav.posts_collection}',
+          f'--weaviate_orders_collection={weav.orders_collection}',
+          '--sink_window_seconds=5']
+
+
+def snowflake_event_counts(snow) -> dict[str, int]:
+  """event_id → rows holding it, over the posts and orders tables."""
+  from connectors.snowflake_tables import MARKET_ORDERS, SOCIAL_POSTS
+  from tests.integration.sink_helpers import query
+  counts: dict[str, int] = {}
+  for table in (SOCIAL_POSTS, MARKET_ORDERS):
+    for event, n in query(snow, f'SELECT EVENT_ID, COUNT(*) FROM {snow.qualified(table)} '
+                                'GROUP BY EVENT_ID'):
+      counts[str(event)] = counts.get(str(event), 0) + int(n)
+  return counts
+
+
+def weaviate_event_counts(weav) -> dict[str, int]:
+  """event_id (= object id) → objects holding it, over the posts and orders collections."""
+  from connectors.weaviate import open_client
+  counts: dict[str, int] = {}
+  with open_client(weav) as client:
+    for name in (weav.posts_collection, weav.orders_collection):
+      for obj in client.collections.get(name).iterator():
+        counts[str(obj.uuid)] = counts.get(str(obj.uuid), 0) + 1
+  return counts
+
+
+@dataclasses.dataclass
+class Delivery:
+  """What happened to every published raw message and every event the graph made of them."""
+  raw: int                 # raw messages published
+  unaccounted: int         # raw messages in no output topic and not in the DLQ
+  events: int              # distinct event ids in the output topics
+  dead_events: int         # events dead-lettered by a sink (in the DLQ, not in that sink)
+  lost_snowflake: int      # events neither in Snowflake nor dead-lettered
+  lost_weaviate: int
+  dup_snowflake: int       # events held more than once
+  dup_weaviate: int
+  extra: int               # events in a sink that no output names
+
+  @property
+  def lost(self) -> int:
+    return self.unaccounted + self.lost_snowflake + self.lost_weaviate
+
+  def ok(self) -> bool:
+    return not (self.lost or self.dup_snowflake or self.dup_weaviate or self.extra)
+
+
+def delivery(topics: TestTopics, expected: set, snow, weav) -> Delivery:
+  """Counts, by event id, what the sinks hold against what the output topics and the DLQ say
+  the graph made of the `expected` raw coordinates (reruns may repeat topic messages; the sinks
+  must hold each event once)."""
+  outputs = read_outputs(topics)
+  events = {r['event_id'] for r in outputs.posts + outputs.orders}
+  dead_in = {'snowflake': set(), 'weaviate': set()}
+  for d in outputs.dead_letters:
+    for sink, ids in dead_in.items():
+      if sink in str(d['stage']).lower() and d.get('event_id'):
+        ids.add(d['event_id'])
+  snow_counts, weav_counts = snowflake_event_counts(snow), weaviate_event_counts(weav)
+  return Delivery(
+      raw=len(expected), unaccounted=len(expected - outputs.coordinates()), events=len(events),
+      dead_events=len(dead_in['snowflake'] | dead_in['weaviate']),
+      lost_snowflake=len(events - set(snow_counts) - dead_in['snowflake']),
+      lost_weaviate=len(events - set(weav_counts) - dead_in['weaviate']),
+      dup_snowflake=sum(1 for n in snow_counts.values() if n > 1),
+      dup_weaviate=sum(1 for n in weav_counts.values() if n > 1),
+      extra=len((set(snow_counts) | set(weav_counts)) - events))
+
+
+def committed_backlog(topics: TestTopics, group: str) -> int:
+  """Records of the raw topics that `group` has not committed."""
+  from pipeline.preflight import raw_backlog  # pylint: disable=import-outside-toplevel
+  raw = [t.name for t in load_topics(topics.config_path).by_kind('raw')]
+  return sum(raw_backlog(BOOTSTRAP, group, raw).values())

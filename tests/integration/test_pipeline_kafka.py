@@ -1,11 +1,15 @@
-"""End to end through the real local Kafka: Beam ReadFromKafka → transforms → WriteToKafka.
+"""End to end through the real local Kafka: read → transforms → WriteToKafka (and the sinks).
 
-DirectRunner and PrismRunner (bounded), Flink [local] (streaming, stopped once the outputs have
-arrived) and a job submitted to the local Flink session cluster. Every published message must end in an output
-topic or the DLQ; a restart with the same consumer group neither re-reads nor skips.
+DirectRunner and PrismRunner (bounded: the exact planned offset ranges, committed after the run),
+Flink [local] (streaming, stopped once the outputs have arrived) and a job submitted to the local
+Flink session cluster. Every published message must end in an output topic or the DLQ; a restart
+with the same consumer group neither re-reads nor skips; a failed run commits nothing.
 """
 from __future__ import annotations
 
+import io
+import itertools
+import time
 import uuid
 
 import pytest
@@ -14,6 +18,7 @@ from pipeline.__main__ import run
 from pipeline.context_files import write_context_files
 from pipeline.flink_jobs import cancel_job, list_jobs
 from tests.integration import pipeline_helpers as h
+from tests.integration import sink_helpers
 
 # Test-only keys: 32 bytes as hex, as run_local.sh makes them.
 SECRET_ENV = {'MILLIONX_DLQ_KEY': '7c1d2a3b4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9',
@@ -104,6 +109,89 @@ def test_dead_letters_do_not_carry_payload_in_clear(topics):
   for record in dlq:
     text = record.value.decode('utf-8', errors='replace')
     assert not [v for v in planted if v in text]
+
+
+def test_a_failed_run_commits_nothing_and_the_rerun_writes_every_record_once_to_the_sinks(
+    topics, monkeypatch):
+  """A run that fails after the read (injected in the posts' JSON step, after some records may
+  have reached the sinks) leaves the group where it was; the rerun reads everything again and
+  Snowflake and Weaviate hold every event exactly once."""
+  import pipeline.graph as graph  # pylint: disable=import-outside-toplevel
+  group = f'g-{uuid.uuid4().hex[:6]}'
+  h.publish_demo(topics, seed=16, events=150, malformed_share=0.1)
+  expected = h.raw_coordinates(topics)
+  with sink_helpers.snowflake_schema() as snow, sink_helpers.weaviate_collections() as weav:
+    sinks = h.sink_args(snow, weav)
+    real, calls = graph._normalized_to_kv, itertools.count()
+
+    def fails_on_the_40th_post(record):
+      if next(calls) == 40:
+        raise RuntimeError('injected failure after the read')
+      return real(record)
+    monkeypatch.setattr(graph, '_normalized_to_kv', fails_on_the_40th_post)
+    with pytest.raises(Exception, match='injected failure'):
+      _direct(topics, group, sinks)
+    assert h.committed_backlog(topics, group) == len(expected), 'a failed run committed offsets'
+
+    monkeypatch.setattr(graph, '_normalized_to_kv', real)
+    summary = _direct(topics, group, sinks)
+    assert (summary.backlog, summary.read) == (len(expected), len(expected))
+    assert summary.reconciled, summary.render()
+    assert h.committed_backlog(topics, group) == 0
+    result = h.delivery(topics, expected, snow, weav)
+    assert result.ok() and result.events > 100, result
+
+
+@pytest.mark.slow
+def test_a_backlog_over_10000_is_read_completely_in_one_run_without_waiting(topics):
+  """Beam's bounded read gave 2 splits of 6,000 to 12,000 records in 3 partitions: one split
+  stopped at its share, leaving records behind, the other polled for --max_read_seconds. The
+  planned ranges read every record and stop at the last one."""
+  group = f'g-{uuid.uuid4().hex[:6]}'
+  h.publish_demo(topics, seed=17, events=12_000, malformed_share=0.02)
+  expected = h.raw_coordinates(topics)
+  assert len(expected) == 12_000
+  started = time.monotonic()
+  summary = run([*topics.pipeline_args(group), *COMMON, '--max_read_seconds=300'])
+  took = time.monotonic() - started
+  assert (summary.backlog, summary.read) == (12_000, 12_000)
+  assert summary.reconciled, summary.render()
+  assert h.committed_backlog(topics, group) == 0
+  assert took < 150, f'{took:.0f}s: the read waited (--max_read_seconds=300)'
+  print(f'12,000-record backlog: {summary.read} read in {took:.1f}s')
+
+
+def test_dead_letters_of_any_size_reach_the_dlq_and_replay_from_the_source(topics, tmp_path):
+  """A failing 900 KB payload's dead letter (~1.2 MB) fits the DLQ topic (3 MiB, one fact in
+  topics.yaml) instead of stopping the run; a 2.5 MB payload, over the validation limit, becomes
+  a reference that `python -m pipeline.dlq replay` resolves by re-reading the source topic."""
+  from kafka.admin import ConfigResource, ConfigResourceType  # pylint: disable=import-outside-toplevel
+  from kafka import KafkaAdminClient  # pylint: disable=import-outside-toplevel
+  from connectors.kafka_publisher import KafkaPublisher, PublisherConfig  # pylint: disable=import-outside-toplevel
+  from pipeline import dlq  # pylint: disable=import-outside-toplevel
+  raw_topic = topics.topic('raw.shopify.orders')
+  admin = KafkaAdminClient(bootstrap_servers=h.BOOTSTRAP)
+  try:   # a source topic that takes large messages (the raw topics keep Kafka's ~1 MiB)
+    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, raw_topic,
+                                        configs={'max.message.bytes': str(4 * 1024 * 1024)})])
+  finally:
+    admin.close()
+  broken = b'{"id": 1, "note": "' + b'x' * 900_000            # not JSON: a validate dead letter
+  huge = b'{"id": 2, "note": "' + b'y' * 2_500_000 + b'"}'     # over the validation limit
+  with KafkaPublisher(PublisherConfig(bootstrap_servers=h.BOOTSTRAP)) as publisher:
+    publisher.publish_many([(raw_topic, b'k1', broken, [('source', b'shopify')]),
+                            (raw_topic, b'k2', huge, [('source', b'shopify')])])
+  summary = _direct(topics, f'g-{uuid.uuid4().hex[:6]}')
+  assert (summary.read, summary.get('num_dead_letters_out')) == (2, 2), summary.render()
+  letters = {d.payload_format: d for d in dlq.read_topic(h.BOOTSTRAP, topics.topic('dlq.pipeline'))}
+  assert set(letters) == {'kafka-message', 'kafka-reference'}
+  key = ['--key', 'env:MILLIONX_DLQ_KEY']
+  out = io.StringIO()
+  assert dlq.main(['--bootstrap-servers', h.BOOTSTRAP, '--topic', topics.topic('dlq.pipeline'),
+                   *key, 'replay', letters['kafka-reference'].dead_letter_id,
+                   letters['kafka-message'].dead_letter_id], out=out) == 0, out.getvalue()
+  replayed = [m for m in h.read_all([raw_topic]) if dict(m.headers).get('replayed_from')]
+  assert sorted(m.value for m in replayed) == sorted([broken, huge])
 
 
 @pytest.mark.slow
