@@ -79,9 +79,12 @@ def read_cluster(bootstrap_servers: str, topic_pattern: re.Pattern, group_patter
     reading.groups_skipped = max(0, len(groups) - max_groups)
     groups = groups[:max_groups]
     if groups:
-      members = {d['group_id']: len(d.get('members') or ()) for d in admin.describe_groups(groups)}
+      # kafka-python 3: {group: description} and {group: {TopicPartition: OffsetAndMetadata}}.
+      described = admin.describe_groups(groups)
+      members = {g: len(d.get('members') or ()) for g, d in described.items()}
+      all_offsets = admin.list_group_offsets({g: None for g in groups})
       for group in groups:
-        offsets = admin.list_group_offsets({group: None}).get(group, {})
+        offsets = all_offsets.get(group, {})
         reading.groups[group] = {
             'members': members.get(group, 0),
             'offsets': {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()

@@ -93,7 +93,10 @@ def parse_families(body: str, group: GroupKey) -> dict[str, str]:
       name = f'{family.name}_total' if family.type == 'counter' else family.name
       if family.documentation:
         lines.append(f'# HELP {name} {family.documentation}'.replace('\n', ' '))
-      lines.append(f'# TYPE {name} {family.type}')
+      # The classic text format knows five types; the parser's 'unknown' (untyped) and
+      # OpenMetrics-only types are untyped there (Prometheus 3 refuses a scrape with others).
+      kind = family.type if family.type in ('counter', 'gauge', 'histogram', 'summary') else 'untyped'
+      lines.append(f'# TYPE {name} {kind}')
       for sample in family.samples:
         samples += 1
         if samples > MAX_SAMPLES_PER_GROUP:

@@ -173,14 +173,14 @@ def run(argv: Optional[Sequence[str]] = None, model_handler=None) -> Optional[Ru
 
 def _progress(plan, options, graph_config):
   """Progress lines while the run works (pipeline/progress.py): in-process runs count CountRead
-  here; an attached Flink cluster job is read from Flink's REST API."""
+  here; an attached Flink cluster job is read from the TaskManager's Prometheus reporter."""
   interval = options.view_as(opts.RunOptions).progress_interval
   to_read = graph_config.max_records if plan.bounded else None
   if plan.is_flink and not plan.flink_local:
-    from pipeline.flink_jobs import flink_rest_url, list_jobs
+    from pipeline.flink_jobs import list_jobs
     job_name = options.view_as(GoogleCloudOptions).job_name
     return progress.reporter_for_run(
-        interval, to_read, flink_rest_url(plan.flink_master),
+        interval, to_read, [progress.LOCAL_TASKMANAGER_REPORTER],
         lambda: next((j['jid'] for j in list_jobs(plan.flink_master) if j.get('name') == job_name), None))
   return progress.reporter_for_run(interval, to_read)
 

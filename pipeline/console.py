@@ -35,7 +35,8 @@ class JavaLogEntries(logging.Filter):
       text_format.Parse(text, entry)
     except text_format.ParseError:
       return True
-    if entry.log_location == _ORPHAN_LOGGER and 'garbage collected' in entry.message:
+    # Beam vendors grpc: org.apache.beam.vendor.grpc.v1p69p0.io.grpc.internal....
+    if entry.log_location.endswith(_ORPHAN_LOGGER) and 'garbage collected' in entry.message:
       return False
     first = entry.message.strip().split('\n', 1)[0][:_MAX_MESSAGE]
     record.msg = 'java %s: %s'

@@ -122,12 +122,42 @@ class Sample:
   name: str
   labels: dict[str, str]
   value: float
-  kind: str   # 'counter' | 'gauge' | 'histogram' (a bucket, count or sum of one)
+  kind: str      # the family's type: counter | gauge | histogram | summary
+  family: str    # the family's name (a histogram's or summary's name without _bucket/_count/_sum)
+  help: str
+
+
+# Beam distributions are named with their unit; Prometheus wants base units in the name.
+_DISTRIBUTION_UNITS = (('_micro_secs', '_seconds', 1e-6), ('_milli_secs', '_seconds', 1e-3),
+                       ('_ms', '_seconds', 1e-3))
+
+
+def _distribution_samples(beam_name: str, dist) -> list[Sample]:
+  """A Beam distribution → a summary without quantiles (_count, _sum) and _min/_max gauges,
+  in base units (…_latency_ms → …_latency_seconds)."""
+  base, scale = PREFIX + re.sub(r'[^a-zA-Z0-9_]', '_', beam_name), 1.0
+  for suffix, unit, factor in _DISTRIBUTION_UNITS:
+    if base.endswith(suffix):
+      base, scale = base[:-len(suffix)] + unit, factor
+      break
+  doc = f'Beam distribution {beam_name} of the run (count, sum, min, max).'
+  out = []
+  if getattr(dist, 'count', None) is not None:
+    out.append(Sample(f'{base}_count', {}, float(dist.count), 'summary', base, doc))
+  if getattr(dist, 'sum', None) is not None:
+    out.append(Sample(f'{base}_sum', {}, float(dist.sum) * scale, 'summary', base, doc))
+  for stat in ('min', 'max'):
+    value = getattr(dist, stat, None)
+    if value is not None:
+      out.append(Sample(f'{base}_{stat}', {}, float(value) * scale, 'gauge', f'{base}_{stat}',
+                        f'Beam distribution {beam_name} of the run: its {stat}.'))
+  return out
 
 
 def run_samples(counters: dict[str, int], distributions: dict[str, object],
                 seconds: float, backlog: Optional[int]) -> list[Sample]:
-  """The samples one bounded run pushes: counters by RULES, distributions as gauges."""
+  """The samples one bounded run pushes: counters by RULES (LatencyHistogram's as histograms),
+  distributions as summaries, the run's duration and backlog."""
   samples: dict[tuple, Sample] = {}
   for beam_name, value in sorted(counters.items()):
     mapped = prometheus_name(beam_name)
@@ -135,42 +165,49 @@ def run_samples(counters: dict[str, int], distributions: dict[str, object],
       continue
     name, labels = mapped
     key = (name, tuple(sorted(labels.items())))
-    kind = 'histogram' if name.endswith(('_seconds_bucket', '_seconds_count')) else 'counter'
     if key in samples:          # two Beam names for one series: add them
       samples[key].value += value
-    else:
-      samples[key] = Sample(name, labels, float(value), kind)
+      continue
+    histogram = re.fullmatch(r'(.+_seconds)_(bucket|count)', name)
+    family = histogram.group(1) if histogram else name
+    kind = 'histogram' if histogram else 'counter'
+    doc = (f'The Beam counter {beam_name} at the end of the run.' if not labels else
+           f'Beam counters like {beam_name} (one per {", ".join(sorted(labels))}) at the end of the run.')
+    samples[key] = Sample(name, labels, float(value), kind, family, doc)
+    sum_ms = re.fullmatch(r'(.+)_seconds_sum_ms', beam_name)
+    if sum_ms:                  # the histogram's _sum, in seconds
+      base = f'{PREFIX}{sum_ms.group(1)}_seconds'
+      samples[(base + '_sum', ())] = Sample(base + '_sum', {}, value / 1000.0, 'histogram', base,
+                                            f'Beam counters {sum_ms.group(1)}_seconds_* at the end of the run.')
   for beam_name, dist in sorted(distributions.items()):
-    base = PREFIX + re.sub(r'[^a-zA-Z0-9_]', '_', beam_name)
-    for stat in ('count', 'sum', 'min', 'max'):
-      value = getattr(dist, stat, None)
-      if value is not None:
-        samples[(f'{base}_{stat}', ())] = Sample(f'{base}_{stat}', {}, float(value), 'gauge')
+    for sample in _distribution_samples(beam_name, dist):
+      samples[(sample.name, ())] = sample
   samples[('millionx_run_duration_seconds', ())] = Sample(
-      'millionx_run_duration_seconds', {}, float(seconds), 'gauge')
+      'millionx_run_duration_seconds', {}, float(seconds), 'gauge', 'millionx_run_duration_seconds',
+      'Wall time of the bounded run.')
   if backlog is not None:
     samples[('millionx_run_backlog_records', ())] = Sample(
-        'millionx_run_backlog_records', {}, float(backlog), 'gauge')
+        'millionx_run_backlog_records', {}, float(backlog), 'gauge', 'millionx_run_backlog_records',
+        'Records waiting in the raw topics when the run started.')
+  # One HELP per family: a histogram's bucket/count/sum share their family's.
+  helps = {}
+  for sample in samples.values():
+    sample.help = helps.setdefault(sample.family, sample.help)
   return list(samples.values())
 
 
 def exposition(samples: Iterable[Sample]) -> str:
-  """The text exposition format of `samples`, one TYPE line per family."""
-  def family(sample: Sample) -> str:
-    if sample.kind == 'histogram':
-      return re.sub(r'_(bucket|count)$', '', sample.name)
-    return sample.name
-
+  """The text exposition format of `samples`: one HELP and TYPE per family."""
   def esc(v: str) -> str:
     return v.replace('\\', '\\\\').replace('\n', '\\n').replace('"', '\\"')
 
   by_family: dict[str, list[Sample]] = {}
   for s in samples:
-    by_family.setdefault(family(s), []).append(s)
+    by_family.setdefault(s.family, []).append(s)
   lines = []
-  for name, members in sorted(by_family.items()):
-    kind = members[0].kind
-    lines.append(f'# TYPE {name} {"untyped" if kind == "histogram" else kind}')
+  for family, members in sorted(by_family.items()):
+    lines.append(f'# HELP {family} ' + members[0].help.replace('\\', '\\\\').replace('\n', ' '))
+    lines.append(f'# TYPE {family} {members[0].kind}')
     for s in sorted(members, key=lambda s: (s.name, sorted(s.labels.items()))):
       labels = ','.join(f'{k}="{esc(v)}"' for k, v in sorted(s.labels.items()))
       lines.append(f'{s.name}{{{labels}}} {s.value!r}')

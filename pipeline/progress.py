@@ -3,7 +3,8 @@
   DirectRunner / Prism / Flink [local]: the graph's CountRead step runs in this process (in
       process, or LOOPBACK workers) and adds to `RECORDS_READ`; a `ProgressReporter` thread logs it.
   Flink cluster: the Python steps run in the worker pool, so the figure comes from the job's own
-      metrics (Flink's REST API: the sum over subtasks of our `num_records_read` counter):
+      metrics (our `num_records_read` counter summed over subtasks, from the TaskManagers'
+      Prometheus reporters):
       `python -m pipeline.progress --flink_master localhost:8081 --job JOB_ID --backlog N`, or
       `run()` does it for an attached cluster job.
 
@@ -18,14 +19,16 @@ import json
 import logging
 import threading
 import time
-import urllib.parse
 import urllib.request
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 _LOG = logging.getLogger('pipeline.progress')
 
 DEFAULT_INTERVAL_S = 5.0
-READ_COUNTER = 'millionx.num_records_read'   # as Flink names Beam's counter (namespace.name)
+# Beam's num_records_read as Flink's Prometheus reporter exports it, and the local stack's
+# TaskManager reporter (stack/services/flink.sh).
+READ_METRIC = 'flink_taskmanager_job_task_operator_millionx_num_records_read'
+LOCAL_TASKMANAGER_REPORTER = 'http://127.0.0.1:9250/metrics'
 
 
 class Tally:
@@ -142,40 +145,44 @@ def _get_json(url: str, timeout_s: float = 5.0):
     return json.load(response)
 
 
-def flink_records_read(rest_url: str, job_id: str, counter: str = READ_COUNTER) -> Optional[int]:
-  """Sum over every vertex and subtask of the job's `counter` (Flink REST), None if not there yet."""
-  job = _get_json(f'{rest_url}/jobs/{job_id}')
-  total, found = 0, False
-  for vertex in job.get('vertices', ()):
-    base = f'{rest_url}/jobs/{job_id}/vertices/{vertex["id"]}/subtasks/metrics'
-    ids = [m['id'] for m in _get_json(base) if m['id'].endswith('.' + counter)]
-    if not ids:
-      continue
-    query = urllib.parse.urlencode({'get': ','.join(ids), 'agg': 'sum'})
-    for metric in _get_json(f'{base}?{query}'):
-      total += int(float(metric.get('sum', 0)))
-      found = True
-  return total if found else None
+def flink_records_read(reporter_urls: Sequence[str], job_id: str) -> Optional[int]:
+  """The job's `num_records_read` counter, summed over its subtasks, from the TaskManagers'
+  Prometheus reporters (None until the counter shows). Flink's REST API cannot be asked for it:
+  Beam fuses the graph into operators named "[34]{ReadRawRecords/CountRead, ProcessRecords, ...}",
+  and REST's `get=` parameter splits metric ids at commas."""
+  from prometheus_client.parser import text_string_to_metric_families  # pylint: disable=import-outside-toplevel
+  total, found = 0.0, False
+  for url in reporter_urls:
+    with urllib.request.urlopen(url, timeout=5) as response:
+      text = response.read().decode('utf-8')
+    for family in text_string_to_metric_families(text):
+      if family.name != READ_METRIC:
+        continue
+      for sample in family.samples:
+        if sample.labels.get('job_id') == job_id:
+          total += sample.value
+          found = True
+  return int(total) if found else None
 
 
 def reporter_for_run(interval_s: float, records_to_read: Optional[int],
-                     flink_cluster_rest: Optional[str] = None,
+                     flink_reporters: Optional[Sequence[str]] = None,
                      find_job: Optional[Callable[[], Optional[str]]] = None):
   """The progress reporter for one `python -m pipeline` run (a context manager; a no-op when
-  interval_s is 0). In-process runs read RECORDS_READ; an attached Flink cluster job its REST
-  metrics, once `find_job()` names the job."""
+  interval_s is 0). In-process runs read RECORDS_READ; an attached Flink cluster job reads its
+  metrics from the TaskManagers' reporters, once `find_job()` names the job."""
   import contextlib
   if interval_s <= 0:
     return contextlib.nullcontext()
   RECORDS_READ.reset()
-  if flink_cluster_rest is None:
+  if flink_reporters is None:
     return ProgressReporter(lambda: RECORDS_READ.value, records_to_read, interval_s)
   job: dict[str, Optional[str]] = {'id': None}
 
   def read_done() -> Optional[int]:
     if job['id'] is None and find_job is not None:
       job['id'] = find_job()
-    return flink_records_read(flink_cluster_rest, job['id']) if job['id'] else 0
+    return flink_records_read(flink_reporters, job['id']) if job['id'] else 0
   return ProgressReporter(read_done, records_to_read, interval_s)
 
 
@@ -184,6 +191,9 @@ def main(argv=None) -> int:
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--flink_master', default='localhost:8081', help='Flink REST address (default localhost:8081).')
   parser.add_argument('--job', required=True, help='Flink job id (printed by --detached).')
+  parser.add_argument('--reporter', action='append', default=None, metavar='URL',
+                      help='A TaskManager\'s Prometheus reporter (repeat for several; default '
+                      f'{LOCAL_TASKMANAGER_REPORTER}).')
   parser.add_argument('--backlog', type=int, default=None,
                       help='Records the job has to work through (default: unknown, rate only).')
   parser.add_argument('--interval', type=float, default=DEFAULT_INTERVAL_S,
@@ -191,7 +201,8 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
   rest = args.flink_master if args.flink_master.startswith('http') else f'http://{args.flink_master}'
-  reporter = ProgressReporter(lambda: flink_records_read(rest, args.job), args.backlog, args.interval)
+  reporters = args.reporter or [LOCAL_TASKMANAGER_REPORTER]
+  reporter = ProgressReporter(lambda: flink_records_read(reporters, args.job), args.backlog, args.interval)
   try:
     with reporter:
       while True:

@@ -39,7 +39,8 @@ def test_orphaned_channel_block_is_dropped_and_other_java_entries_are_one_line(c
   severity = beam_fn_api_pb2.LogEntry.Severity
   _java_logs(
       beam_fn_api_pb2.LogEntry(
-          severity=severity.ERROR, log_location='io.grpc.internal.ManagedChannelOrphanWrapper',
+          severity=severity.ERROR,
+          log_location='org.apache.beam.vendor.grpc.v1p69p0.io.grpc.internal.ManagedChannelOrphanWrapper',
           message='*~*~*~ Previous channel ManagedChannelImpl{logId=5, target=localhost:1} was garbage '
                   'collected without being shut down! ~*~*~*\n    Make sure to call shutdown()',
           trace='java.lang.RuntimeException: ManagedChannel allocation site\n\tat io.grpc.X'),

@@ -45,7 +45,8 @@ def test_run_samples_exposition_parses_and_sums_duplicates():
   assert samples[('millionx_records_read_total', (('source', 'daraz'),))] == 3
   assert samples[('millionx_dead_letters_total', (('stage', 'validate'),))] == 2
   assert samples[('millionx_e2e_latency_seconds_bucket', (('le', '+Inf'),))] == 5
-  assert samples[('millionx_snowflake_batch_latency_ms_max', ())] == 50
+  assert samples[('millionx_snowflake_batch_latency_seconds_max', ())] == 0.05   # base units
+  assert samples[('millionx_snowflake_batch_latency_seconds_count', ())] == 3
   assert samples[('millionx_run_duration_seconds', ())] == 12.5
   assert samples[('millionx_run_backlog_records', ())] == 10
   assert not any(name == 'millionx_records_read' for name, _ in samples)
@@ -165,3 +166,24 @@ def test_latency_histogram_counts_cumulative_buckets():
 def test_latency_histogram_rejects_unsorted_bounds():
   with pytest.raises(ValueError):
     LatencyHistogram('x', bounds=(1.0, 0.5))
+
+
+def test_what_the_pushgateway_serves_passes_promtool_check_metrics():
+  """Prometheus refuses a whole scrape for one bad TYPE line (it did for 'unknown'): lint the
+  Pushgateway's page for a pushed run with promtool (types, units, suffixes, help)."""
+  import os
+  import subprocess
+  promtool = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                          '.local', 'bin', 'promtool')
+  if not os.access(promtool, os.X_OK):
+    pytest.fail(f'{promtool} is missing: build it with `stack/stack.sh setup prometheus`')
+  counters = {'num_records_read_tiktok': 7, 'e2e_latency_seconds_bucket_le_1': 4,
+              'e2e_latency_seconds_bucket_le_inf': 5, 'e2e_latency_seconds_count': 5,
+              'e2e_latency_seconds_sum_ms': 1200, 'num_snowflake_rows_written': 3}
+  store = pushgateway.Store()
+  store.push((('job', 'millionx-pipeline'), ('runner', 'direct')), metrics_push.exposition(
+      metrics_push.run_samples(counters, {'snowflake_batch_latency_ms': _Dist(3, 90, 10, 50)}, 1.5, 10)),
+      replace_all=True)
+  done = subprocess.run([promtool, 'check', 'metrics'], input=store.render(), capture_output=True,
+                        text=True, timeout=60)
+  assert done.returncode == 0, done.stdout + done.stderr

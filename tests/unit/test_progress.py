@@ -49,3 +49,33 @@ def test_tally_and_in_process_reporter():
   assert progress.RECORDS_READ.value == 0     # a run starts from zero
   progress.RECORDS_READ.add(4)
   assert reporter.line().startswith('progress: 4 of 10 records')
+
+
+def test_flink_records_read_sums_the_jobs_subtasks_from_the_reporter():
+  import http.server
+  import threading
+  text = (
+      '# TYPE flink_taskmanager_job_task_operator_millionx_num_records_read gauge\n'
+      'flink_taskmanager_job_task_operator_millionx_num_records_read{job_id="abc",operator_name="_34_x__y",subtask_index="0",} 70.0\n'
+      'flink_taskmanager_job_task_operator_millionx_num_records_read{job_id="abc",operator_name="_34_x__y",subtask_index="1",} 50.0\n'
+      'flink_taskmanager_job_task_operator_millionx_num_records_read{job_id="other",operator_name="_34_x__y",subtask_index="0",} 9.0\n')
+
+  class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+      body = text.encode()
+      self.send_response(200)
+      self.send_header('Content-Length', str(len(body)))
+      self.end_headers()
+      self.wfile.write(body)
+
+    def log_message(self, *args):
+      pass
+
+  server = http.server.HTTPServer(('127.0.0.1', 0), Handler)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  try:
+    url = f'http://127.0.0.1:{server.server_port}/metrics'
+    assert progress.flink_records_read([url], 'abc') == 120
+    assert progress.flink_records_read([url], 'missing') is None
+  finally:
+    server.shutdown()
