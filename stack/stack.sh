@@ -46,8 +46,8 @@ case $cmd in
   status)
     rc=0
     for svc in "${services[@]}"; do
-      if "${svc}_health" >/dev/null 2>&1; then printf '  %-12s \033[32mhealthy\033[0m\n' "$svc"
-      else printf '  %-12s \033[31mdown\033[0m\n' "$svc"; rc=1; fi
+      if "${svc}_health" >/dev/null 2>&1; then printf '  %-15s \033[32mhealthy\033[0m\n' "$svc"
+      else printf '  %-15s \033[31mdown\033[0m\n' "$svc"; rc=1; fi
     done
     exit $rc ;;
   topics)
