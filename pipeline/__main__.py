@@ -70,7 +70,8 @@ def build_graph_config(options: PipelineOptions, plan: Plan):
       # A batch-duration bound needs processing-time timers, which the DirectRunner's portable
       # runner lacks (it would fall back to a runner that refuses cross-language transforms).
       embed=EmbedConfig(dead_letter, max_batch_size=t.embed_max_batch_size,
-                        max_batch_duration_secs=None if plan.bounded else 1.0)
+                        max_batch_duration_secs=None if plan.bounded else 1.0,
+                        **opts.embed_settings(t))
       if t.embed else None)
   return GraphConfig(
       kafka=kafka,

@@ -10,6 +10,7 @@ from connectors.weaviate_schema import ORDERS_COLLECTION as WEAVIATE_ORDERS_COLL
 from connectors.weaviate_schema import POSTS_COLLECTION as WEAVIATE_POSTS_COLLECTION
 from pipeline import versions
 from pipeline.topics import TOPICS_FILE
+from transforms.config import DEFAULT_EMBED_BACKEND, EMBED_BACKENDS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STACK_HOME = os.environ.get('STACK_HOME', os.path.join(REPO_ROOT, '.local'))
@@ -147,6 +148,27 @@ class TransformOptions(PipelineOptions):
     group.add_argument(
         '--embed_max_batch_size', type=int, default=64,
         help='Largest RunInference batch for the embedding model.')
+    group.add_argument(
+        '--embed_backend', default=DEFAULT_EMBED_BACKEND, choices=EMBED_BACKENDS,
+        help='What runs all-MiniLM-L6-v2: torch (SentenceTransformer), onnx (ONNX Runtime, '
+        'fp32) or onnx-int8 (ONNX Runtime, dynamic int8). Default %(default)s: the fastest that '
+        'passes the quality gate against torch fp32 (README, Embeddings). The ONNX files are '
+        'exported at setup: stack/stack.sh setup embed_model.')
+    group.add_argument(
+        '--embed_max_seq_length', type=int, default=256,
+        help='Word pieces per text the model reads (8-512, [CLS] and [SEP] included); longer '
+        'texts are cut, counted as num_embed_truncated.')
+    group.add_argument(
+        '--embed_bucket_size', type=int, default=8,
+        help='Each RunInference batch is sorted by token length and run in sub-batches of this '
+        'many texts, so short captions are not padded to the longest; 0 = one padded batch.')
+    group.add_argument(
+        '--embed_threads', type=int, default=None,
+        help='Intra-op threads of the model in each worker process (default: the runtime\'s, '
+        'i.e. all cores). With several worker processes on one machine, cores / processes.')
+    group.add_argument(
+        '--embed_onnx_dir', default=None,
+        help='Directory of the ONNX export (default: .local/models/all-MiniLM-L6-v2-onnx).')
 
   def validate(self, validator):
     errors = []
@@ -166,7 +188,100 @@ class TransformOptions(PipelineOptions):
       errors.append('give --weather_snapshot or --openweather_key_ref, not both')
     if self.embed_max_batch_size < 1:
       errors.append('--embed_max_batch_size must be >= 1')
+    errors += embed_errors(self, self.embed)
     return errors
+
+
+def embed_errors(options, embedding: bool) -> list[str]:
+  """Checks of the --embed_* flags (shared by `python -m pipeline` and `python -m pipeline.search`);
+  the ONNX export must be there only when something is embedded."""
+  errors = []
+  if not 8 <= options.embed_max_seq_length <= 512:
+    errors.append('--embed_max_seq_length must be within 8..512')
+  if options.embed_bucket_size < 0:
+    errors.append('--embed_bucket_size must be >= 0 (0: no bucketing)')
+  if options.embed_threads is not None and options.embed_threads < 1:
+    errors.append('--embed_threads must be >= 1')
+  if embedding and options.embed_backend != 'torch':
+    from transforms.config import default_model_dir
+    from transforms.embed_model import SETUP_HINT, default_onnx_dir, export_problem
+    onnx_dir = options.embed_onnx_dir or default_onnx_dir()
+    problem = export_problem(default_model_dir(), onnx_dir)
+    if problem:
+      errors.append(f'--embed_backend={options.embed_backend} needs the ONNX export in '
+                    f'{onnx_dir}: {problem}; {SETUP_HINT}, or use --embed_backend=torch')
+  return errors
+
+
+def embed_settings(options) -> dict:
+  """The EmbedConfig fields the --embed_* flags set."""
+  return {'backend': options.embed_backend, 'max_seq_length': options.embed_max_seq_length,
+          'bucket_size': options.embed_bucket_size, 'threads': options.embed_threads,
+          'onnx_dir': options.embed_onnx_dir}
+
+
+class SearchOptions(PipelineOptions):
+  """`python -m pipeline.search`: semantic search over the posts in Weaviate."""
+  @classmethod
+  def _add_argparse_args(cls, parser):
+    group = parser.add_argument_group('Search')
+    group.add_argument(
+        '--hybrid', action='store_true', default=False,
+        help='Hybrid search: the query\'s vector fused with BM25 keyword scores on the text '
+        'and hashtags (default: vectors only).')
+    group.add_argument(
+        '--alpha', type=float, default=0.5,
+        help='With --hybrid: weight of the vector score, 0..1 (1 = vectors only, 0 = BM25 only).')
+    group.add_argument('--source', default=None, choices=('tiktok', 'facebook'),
+                       help='Only posts from this source.')
+    group.add_argument('--city', default=None,
+                       help='Only posts from this city (any spelling the pipeline resolves: '
+                       'Dhaka, dhaka, ঢাকা, Chittagong …).')
+    group.add_argument('--since', default=None,
+                       help='Only posts at or after this time: YYYY-MM-DD or an ISO time (UTC '
+                       'unless it has an offset).')
+    group.add_argument('--until', default=None,
+                       help='Only posts before this time (as --since).')
+    group.add_argument('--hashtag', action='append', default=None,
+                       help='Only posts with this hashtag (exact, with or without #); repeat '
+                       'for any of several.')
+    group.add_argument('--limit', type=int, default=10, help='How many posts (1..100).')
+    group.add_argument(
+        '--like', default=None, metavar='EVENT_ID',
+        help='Posts similar to this stored post (its own vector is the query; no query text).')
+    group.add_argument('--json', action='store_true', default=False,
+                       help='Print the hits as JSON instead of a table.')
+
+  def validate(self, validator):
+    return search_errors(self)
+
+
+def parse_time(text: str):
+  """YYYY-MM-DD or ISO 8601 → aware datetime (UTC when no offset is given); ValueError if not."""
+  import datetime
+  value = datetime.datetime.fromisoformat(text.strip()[:40])
+  return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+
+
+def search_errors(options) -> list[str]:
+  errors = []
+  if not 0.0 <= options.alpha <= 1.0:
+    errors.append('--alpha must be within 0..1')
+  if not 1 <= options.limit <= 100:
+    errors.append('--limit must be within 1..100')
+  times = {}
+  for name in ('since', 'until'):
+    if getattr(options, name):
+      try:
+        times[name] = parse_time(getattr(options, name))
+      except ValueError:
+        errors.append(f'--{name} {getattr(options, name)[:40]!r} is not a date (YYYY-MM-DD) or '
+                      'an ISO time')
+  if len(times) == 2 and times['since'] >= times['until']:
+    errors.append('--since must be before --until')
+  if options.like and options.hybrid:
+    errors.append('--like searches with a stored post\'s vector: it cannot be --hybrid')
+  return errors
 
 
 class RunOptions(PipelineOptions):
