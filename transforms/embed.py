@@ -20,6 +20,7 @@ import hashlib
 import math
 import os
 import threading
+import time
 from typing import Any, Iterable, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
@@ -206,6 +207,9 @@ class EmbeddingModelHandler(ModelHandler[str, PredictionResult, CachedEncoder]):
     self._hits = Metrics.counter(NAMESPACE, 'num_embedding_cache_hits')
     self._misses = Metrics.counter(NAMESPACE, 'num_embeddings_computed')
     self._truncated = Metrics.counter(NAMESPACE, 'num_embed_truncated')
+    # One model call (a RunInference batch, cache lookups included): the dashboards' and
+    # alerts' millionx_embedding_batch_latency_seconds.
+    self._batch_latency = Metrics.distribution(NAMESPACE, 'embedding_batch_latency_ms')
 
   def load_model(self) -> CachedEncoder:
     return load_encoder(self._config)
@@ -226,6 +230,7 @@ class EmbeddingModelHandler(ModelHandler[str, PredictionResult, CachedEncoder]):
 
   def run_inference(self, batch: Sequence[str], model: CachedEncoder,
                     inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
+    started = time.perf_counter()
     try:
       inferences = self._embed(batch, model)
     except Exception:  # pylint: disable=broad-except
@@ -236,6 +241,7 @@ class EmbeddingModelHandler(ModelHandler[str, PredictionResult, CachedEncoder]):
           inferences.extend(self._embed([text], model))
         except Exception as e:  # pylint: disable=broad-except
           inferences.append(_failure(e))
+    self._batch_latency.update(int(round((time.perf_counter() - started) * 1000)))
     model_id = self._config.model_id
     return [PredictionResult(text, inference, model_id) for text, inference in zip(batch, inferences)]
 

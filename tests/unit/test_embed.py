@@ -152,6 +152,9 @@ def test_truncations_counted_in_the_encoder_and_the_pipeline_metric():
   run.wait_until_finish()
   assert _counter(run, 'num_embed_truncated') == 2
   assert _counter(run, 'num_embeddings_computed') == 3
+  latency = run.metrics().query(MetricsFilter().with_namespace(NAMESPACE).with_name(
+      'embedding_batch_latency_ms'))['distributions']
+  assert sum(d.committed.count for d in latency) >= 1      # one per model call
 
 
 class _FakeBackendHandler(EmbeddingModelHandler):
