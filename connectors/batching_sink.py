@@ -112,6 +112,17 @@ def unexpected_text(error: BaseException) -> str:
   return f'unexpected {type(error).__name__}{where}'
 
 
+def close_quietly(client) -> None:
+  """Closes a sink's client; a client whose server is gone may refuse a clean close, and it
+  is dropped either way."""
+  if client is None:
+    return
+  try:
+    client.close()
+  except Exception:  # Deliberately ignored: see the docstring.
+    pass
+
+
 def failure(stage: str, target: str, record: Any, error_class: str, message: str,
             now) -> WriteFailure:
   return WriteFailure(stage, target, without_embedding(record), error_class, message, now)
@@ -153,8 +164,8 @@ class ToItemsFn(beam.DoFn):
     except (TypeError, ValueError) as e:   # the documented "cannot map this record"
       self._unmappable.inc()
       yield beam.pvalue.TaggedOutput(FAILED_TAG, failure(
-          self._stage, type(record).__name__, record, type(e).__name__, error_text(e),
-          self._clock()))
+          self._stage, type(record).__name__, record, type(e).__name__,
+          scrub_values(error_text(e)), self._clock()))
       return
     except Exception as e:  # Deliberate last resort: one record's surprise is a dead letter.
       self._unexpected.inc()

@@ -20,7 +20,8 @@ import logging
 import re
 from typing import Any, Iterator, Optional
 
-from connectors.batching_sink import BatchingConfig, BatchingWrite, BatchWriteFn, ToItemsFn
+from connectors.batching_sink import (BatchingConfig, BatchingWrite, BatchWriteFn, ToItemsFn,
+                                      close_quietly)
 from connectors.secrets import SecretRef
 from connectors.sink_results import Clock, error_text, scrub_values, utc_now, without_embedding
 from connectors.snowflake_tables import TABLES, TableRow, TableSpec, rows_for
@@ -190,11 +191,7 @@ class _MergeBatchesFn(BatchWriteFn):
   def close(self) -> None:
     conn, self._conn = self._conn, None
     self._staged = set()
-    if conn is not None:
-      try:
-        conn.close()
-      except Exception:  # Closing a dead session fails; it is gone either way.
-        pass
+    close_quietly(conn)
 
   def is_transient(self, error: BaseException) -> bool:
     if isinstance(error, _Transient):

@@ -27,7 +27,8 @@ import sys
 import uuid
 from typing import Any, NamedTuple, Optional
 
-from connectors.batching_sink import BatchingConfig, BatchingWrite, BatchWriteFn, ToItemsFn
+from connectors.batching_sink import (BatchingConfig, BatchingWrite, BatchWriteFn, ToItemsFn,
+                                      close_quietly)
 from connectors.secrets import SecretRef
 from connectors.sink_results import Clock, error_text, scrub_values, utc_now, without_embedding
 from connectors.weaviate_schema import (ORDERS_COLLECTION, POSTS_COLLECTION, VECTOR_NAME,  # noqa: F401 (re-exported)
@@ -227,11 +228,7 @@ class _ImportBatchesFn(BatchWriteFn):
 
   def close(self) -> None:
     client, self._client = self._client, None
-    if client is not None:
-      try:
-        client.close()
-      except Exception:  # A client whose server is gone may fail to close; it is dropped anyway.
-        pass
+    close_quietly(client)
 
   def is_transient(self, error: BaseException) -> bool:
     return _is_transient(error)
