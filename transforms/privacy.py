@@ -379,7 +379,7 @@ class _PrivacyShieldFn(beam.DoFn):
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
       self._num_failed.inc()
       yield beam.pvalue.TaggedOutput(
-          DEAD_LETTER_TAG, self._dead_letters.from_raw(STAGE, record.raw, e))
+          DEAD_LETTER_TAG, self._dead_letters.from_raw(STAGE, record.raw, e, sub_id=record.sub_id))
       return
     except Exception as e:  # pylint: disable=broad-except
       # The deliberate last resort (STYLE rule 16): whatever else one record raises becomes its
@@ -387,7 +387,7 @@ class _PrivacyShieldFn(beam.DoFn):
       self._num_failed.inc()
       self._num_unexpected.inc()
       yield beam.pvalue.TaggedOutput(
-          DEAD_LETTER_TAG, self._dead_letters.from_raw(STAGE, record.raw, e))
+          DEAD_LETTER_TAG, self._dead_letters.from_raw(STAGE, record.raw, e, sub_id=record.sub_id))
       return
     self._num_tokens.inc(self._shield.num_tokens - tokens_before)
     self._num_records.inc(len(outputs))

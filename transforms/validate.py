@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any, NamedTuple, Optional
+from typing import Any, Iterator, NamedTuple, Optional, Union
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from pydantic_core import from_json, to_json
+
+from schemas.api_envelopes import MAX_ENVELOPE_RECORDS, api_error, records_at
 from schemas.envelope import RawRecord
 from schemas.normalized import DeadLetter
 from schemas.sources import (DEFAULT_SOURCE_SCHEMA_VERSION, KNOWN_SOURCE_SCHEMA_VERSIONS,
@@ -38,12 +41,37 @@ class PayloadTooLarge(ValueError):
   """The message value is larger than ValidationConfig.max_payload_bytes."""
 
 
+class ApiErrorResponse(ValueError):
+  """The message is a documented API error response (schemas/api_envelopes.py): no record."""
+
+
+class EnvelopeTooLarge(ValueError):
+  """The message is a documented response holding more than MAX_ENVELOPE_RECORDS records."""
+
+
 class ValidRecord(NamedTuple):
-  """A message that passed validation: its source model plus where it came from."""
+  """A record that passed validation: its source model plus where it came from.
+
+  sub_id: '' for a message that is one record; for a record unwrapped from a documented response
+  envelope, its place in it ('data.orders.3'), so that its dead letters (here and in later
+  stages) get ids of their own (schemas.normalized.dead_letter_id). Such a record's `raw` is the
+  message with the record alone as its value (same coordinates, key and headers): a dead letter
+  keeps that, replayable as the record on its own, and an envelope of N bad records costs N
+  small dead letters, not N copies of the whole response.
+  """
   raw: RawRecord
   model: BaseModel
   schema_version: str
   fetched_at: Optional[datetime.datetime]
+  sub_id: str = ''
+
+
+class InvalidSubRecord(NamedTuple):
+  """A record of an envelope that failed validation (the others may pass); raw as for
+  ValidRecord.raw."""
+  raw: RawRecord
+  sub_id: str
+  error: ValidationError
 
 
 class ValidateResult(NamedTuple):
@@ -63,8 +91,8 @@ def _fetched_at(text: Optional[str]) -> Optional[datetime.datetime]:
     return None  # a bad fetched_at header is not worth a dead letter: lineage only
 
 
-def parse_raw(raw: RawRecord, max_payload_bytes: int) -> ValidRecord:
-  """Parses one message or raises (ValidationError, UnknownSchemaVersion, ...)."""
+def _checked(raw: RawRecord, max_payload_bytes: int) -> tuple[type[BaseModel], str, bytes]:
+  """(model, schema version, value) of a message this stage can read, or raises why not."""
   source = raw.source
   if source not in RECORD_SOURCES:
     raise UnknownSource(f'no record model for source {str(source)[:40]!r}; '
@@ -85,8 +113,90 @@ def parse_raw(raw: RawRecord, max_payload_bytes: int) -> ValidRecord:
   if len(value) > max_payload_bytes:
     # Thousands separators: a bare 7-digit size would read as a phone number to the redaction.
     raise PayloadTooLarge(f'value is {len(value):,} bytes; the limit is {max_payload_bytes:,}')
-  model = SOURCE_MODELS[source].model_validate_json(value)
-  return ValidRecord(raw, model, version.strip(), _fetched_at(raw.header('fetched_at')))
+  return SOURCE_MODELS[source], version.strip(), value
+
+
+def parse_raw(raw: RawRecord, max_payload_bytes: int) -> ValidRecord:
+  """Parses a message that is one record, or raises (ValidationError, UnknownSchemaVersion, ...).
+
+  A documented response envelope fails here (it has no record id at the top): parse_message
+  unwraps it."""
+  model, version, value = _checked(raw, max_payload_bytes)
+  return ValidRecord(raw, model.model_validate_json(value), version,
+                     _fetched_at(raw.header('fetched_at')))
+
+
+def parse_message(raw: RawRecord,
+                  max_payload_bytes: int) -> list[Union[ValidRecord, InvalidSubRecord]]:
+  """The records of one message: itself, or those of the documented response it holds.
+
+  A message is read as one record first (the common case costs nothing more); only when that
+  fails is it looked at as an envelope (schemas/api_envelopes.py). Raises what parse_raw raises
+  when it is neither, ApiErrorResponse for an API error body, EnvelopeTooLarge beyond
+  MAX_ENVELOPE_RECORDS. An envelope's records are validated one by one, each as the message it
+  would be on its own (re-encoded by the same JSON parser), so a bad one fails alone.
+  """
+  model, version, value = _checked(raw, max_payload_bytes)
+  try:
+    return [ValidRecord(raw, model.model_validate_json(value), version,
+                        _fetched_at(raw.header('fetched_at')))]
+  except ValidationError as not_a_record:
+    found = _envelope(raw.source, value)
+    if found is None:
+      raise not_a_record from None
+    shape, records = found
+  fetched_at = _fetched_at(raw.header('fetched_at'))
+  out: list[Union[ValidRecord, InvalidSubRecord]] = []
+  for path, record in _sub_records(shape, records):
+    sub_id = '.'.join(str(p) for p in path)
+    sub_raw = raw._replace(value=to_json(record, inf_nan_mode='constants'))
+    try:
+      out.append(ValidRecord(sub_raw, model.model_validate_json(sub_raw.value), version,
+                             fetched_at, sub_id))
+    except ValidationError as e:
+      out.append(InvalidSubRecord(sub_raw, sub_id, _located(e, path)))
+  return out
+
+
+def _envelope(source: str, value: bytes):
+  """(shape, records) of a documented response, None if `value` is not one; raises
+  ApiErrorResponse / EnvelopeTooLarge. The value was size-checked; the parser is pydantic's
+  own (as for a record: same numbers, same duplicate keys, NaN read and refused later)."""
+  try:
+    body = from_json(value, allow_inf_nan=True)
+  except ValueError:
+    return None                       # not JSON: the record's own error says so
+  if not isinstance(body, dict):
+    return None
+  error = api_error(source, body)
+  if error is not None:
+    raise ApiErrorResponse(error)
+  found = records_at(source, body)
+  if found is None:
+    return None
+  shape, records = found
+  if shape.many and len(records) > MAX_ENVELOPE_RECORDS:
+    raise EnvelopeTooLarge(f'{shape.response} response: {shape.label} holds {len(records):,} '
+                           f'records; at most {MAX_ENVELOPE_RECORDS:,} per message')
+  return found
+
+
+def _sub_records(shape, records) -> Iterator[tuple[tuple, Any]]:
+  if shape.many:
+    for i, record in enumerate(records):
+      yield shape.path + (i,), record
+  else:
+    yield shape.path, records
+
+
+def _located(error: ValidationError, path: tuple) -> ValidationError:
+  """The same errors, located from the top of the message ('data.orders.3.price')."""
+  try:
+    return ValidationError.from_exception_data(
+        error.title, [dict(item, loc=path + tuple(item['loc']))
+                      for item in error.errors(include_url=False)])
+  except (TypeError, ValueError, KeyError):
+    return error               # an error type pydantic cannot rebuild: its own location then
 
 
 class _ValidateFn(beam.DoFn):
@@ -96,6 +206,8 @@ class _ValidateFn(beam.DoFn):
     self._num_valid = Metrics.counter(NAMESPACE, 'num_valid')
     self._num_invalid = Metrics.counter(NAMESPACE, 'num_invalid')
     self._num_unexpected = Metrics.counter(NAMESPACE, f'num_unexpected_{STAGE}')
+    self._num_envelopes = Metrics.counter(NAMESPACE, 'num_envelopes')
+    self._num_envelope_records = Metrics.counter(NAMESPACE, 'num_envelope_records')
     self._num_invalid_by_class = {}
 
   def setup(self):
@@ -103,9 +215,9 @@ class _ValidateFn(beam.DoFn):
 
   def process(self, raw: RawRecord):
     try:
-      record = parse_raw(raw, self._config.max_payload_bytes)
+      records = parse_message(raw, self._config.max_payload_bytes)
     except (ValidationError, UnknownSchemaVersion, UnknownSource, EmptyPayload,
-            PayloadTooLarge) as e:
+            PayloadTooLarge, ApiErrorResponse, EnvelopeTooLarge) as e:
       yield self._dead_letter(raw, e)
       return
     except (TypeError, AttributeError, ValueError, UnicodeError, RecursionError) as e:
@@ -119,25 +231,37 @@ class _ValidateFn(beam.DoFn):
       self._num_unexpected.inc()
       yield self._dead_letter(raw, e)
       return
-    self._num_valid.inc()
-    yield record
+    if len(records) != 1 or records[0].sub_id:
+      self._num_envelopes.inc()
+      self._num_envelope_records.inc(len(records))
+    for record in records:
+      if isinstance(record, InvalidSubRecord):
+        yield self._dead_letter(record.raw, record.error, record.sub_id)
+      else:
+        self._num_valid.inc()
+        yield record
 
-  def _dead_letter(self, raw: Any, error: BaseException):
+  def _dead_letter(self, raw: Any, error: BaseException, sub_id: str = ''):
     self._num_invalid.inc()
     name = type(error).__name__
     counter = self._num_invalid_by_class.get(name)
     if counter is None:
       counter = self._num_invalid_by_class[name] = Metrics.counter(NAMESPACE, f'num_invalid_{name}')
     counter.inc()
-    return beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, self._dead_letters.from_raw(STAGE, raw, error))
+    return beam.pvalue.TaggedOutput(DEAD_LETTER_TAG,
+                                    self._dead_letters.from_raw(STAGE, raw, error, sub_id=sub_id))
 
 
 class ValidateRecords(beam.PTransform):
   """PCollection[RawRecord] → ValidateResult(valid: ValidRecord, dead_letters: DeadLetter).
 
-  Every message ends in exactly one of the two outputs; none can crash the worker. Counted as
-  num_valid / num_invalid (and num_invalid_<ErrorClass>; num_unexpected_validate for errors
-  caught only by the last-resort catch).
+  A message is one record, or a documented API response holding several (schemas/
+  api_envelopes.py: each of its records ends valid or as a dead letter of its own, an API error
+  body as one dead letter, an empty page as nothing). Every record ends in exactly one of the
+  two outputs; none can crash the worker. Counted as num_valid / num_invalid (and
+  num_invalid_<ErrorClass>; num_unexpected_validate for errors caught only by the last-resort
+  catch); envelopes as num_envelopes and the records they held as num_envelope_records, so
+  messages read = num_valid + num_invalid - num_envelope_records + num_envelopes.
   """
 
   def __init__(self, config: ValidationConfig):

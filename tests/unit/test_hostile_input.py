@@ -105,7 +105,7 @@ def test_validate_routes_an_unexpected_exception_to_the_dead_letters(monkeypatch
   from apache_beam.testing.util import assert_that, equal_to
   from transforms import validate
 
-  real = validate.parse_raw
+  real = validate.parse_message
 
   def parse(raw, limit):
     if raw.offset == 2:
@@ -113,7 +113,7 @@ def test_validate_routes_an_unexpected_exception_to_the_dead_letters(monkeypatch
     if raw.offset == 3:
       raise ZeroDivisionError('division by zero')
     return real(raw, limit)
-  monkeypatch.setattr(validate, 'parse_raw', parse)
+  monkeypatch.setattr(validate, 'parse_message', parse)
   records = [fakes.raw_record('tiktok', {'id': i, 'video_description': 'hi'}, i) for i in range(1, 5)]
   p = TestPipeline()
   result = p | beam.Create(records) | validate.ValidateRecords(fakes.validation_config())
