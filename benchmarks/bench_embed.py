@@ -6,7 +6,8 @@
    embedded before the ONNX backends) and of RunInference with each backend (torch, onnx,
    onnx-int8), each without and with token-length bucketing; p50/p95 latency per batch and per
    element (a batch's model time divided by its texts), texts per CPU-second;
-2. intra-op threads 1 vs 2 for the default backend;
+2. intra-op threads 1 vs 2 for the default backend, in RunInference and as direct model calls
+   (many short interleaved rounds, medians: less exposed to the box's other load);
 3. the whole graph (validate → privacy → enrich → embed) on the DirectRunner, records/s, without
    embeddings, with the old torch path and with the default backend;
 4. the quality gate's figures (mean cosine, top-10 neighbour overlap vs torch fp32) and the
@@ -176,6 +177,44 @@ def print_backends(runs, batch_times, n):
           f'{cpu_rate:>7,.0f} {latency}')
 
 
+def bench_direct(texts, rounds):
+  """Model calls without the runner, many short interleaved rounds, medians: plain encode and
+  the default backend (bucketed) with 1 and 2 intra-op threads. Less exposed to the box's
+  other load than the RunInference runs above."""
+  from transforms.embed import BucketedModel, load_sentence_transformer
+  from transforms.embed_model import WordPieceTokenizer, load_backend
+  model_dir = default_model_dir()
+  tokenizer = WordPieceTokenizer(model_dir, 256)
+  plain = load_sentence_transformer(model_dir)
+  runs = {'plain encode (batches of 64)': None}
+  for threads in (1, 2):
+    runs[f'{DEFAULT_EMBED_BACKEND}, bucketed, {threads} thread{"s" * (threads > 1)}'] = (
+        BucketedModel(load_backend(DEFAULT_EMBED_BACKEND, model_dir, None, threads=threads),
+                      tokenizer, BUCKET))
+  walls = {label: [] for label in runs}
+  cpus = {label: [] for label in runs}
+  for _ in range(rounds):
+    for label, model in runs.items():
+      t0, c0 = time.perf_counter(), time.process_time()
+      for i in range(0, len(texts), BATCH):
+        if model is None:
+          plain.encode(texts[i:i + BATCH], batch_size=BATCH, normalize_embeddings=True,
+                       show_progress_bar=False)
+        else:
+          model.encode_counting(texts[i:i + BATCH])
+      walls[label].append(time.perf_counter() - t0)
+      cpus[label].append(time.process_time() - c0)
+  base = statistics.median(walls['plain encode (batches of 64)'])
+  base_cpu = statistics.median(cpus['plain encode (batches of 64)'])
+  print(f'\nmodel calls without the runner, {len(texts)} texts, medians of {rounds} interleaved '
+        f'rounds (load average now {os.getloadavg()[0]:.1f}):')
+  for label in runs:
+    wall, cpu = statistics.median(walls[label]), statistics.median(cpus[label])
+    print(f'  {label:<36} {len(texts) / wall:>6,.0f} texts/s ({base / wall:.2f}× plain), '
+          f'{len(texts) / cpu:>5,.0f} texts per CPU-s ({base_cpu / cpu:.2f}×); best round '
+          f'{len(texts) / min(walls[label]):,.0f} texts/s')
+
+
 def _load_pickled(path):
   with open(path, 'rb') as f:
     yield from pickle.load(f)
@@ -285,6 +324,8 @@ def main(argv=None):
   parser.add_argument('--gate-texts', type=int, default=2000,
                       help='texts for the quality figures (0: skip quality and retrieval)')
   parser.add_argument('--no-threads', action='store_true', help='skip the 1 vs 2 threads runs')
+  parser.add_argument('--direct-rounds', type=int, default=10,
+                      help='short interleaved rounds of model calls without the runner (0: skip)')
   args = parser.parse_args(argv)
 
   from transforms.embed_model import SETUP_HINT, default_onnx_dir, export_problem
@@ -300,6 +341,8 @@ def main(argv=None):
         f'max {max(lengths)}')
   runs, batch_times = bench_backends(texts, args.rounds, not args.no_threads)
   print_backends(runs, batch_times, len(texts))
+  if args.direct_rounds:
+    bench_direct(texts[:256], args.direct_rounds)
   if args.events:
     bench_graph(args.events, args.rounds)
   if args.gate_texts:
