@@ -69,12 +69,20 @@ class RecordPath:
     self.enrich.setup()
     self.enrich.start_bundle()
 
+  def _enrich_function(self):
+    """The enrich call the graph makes: the fused chain enriches the records it built in place
+    (enriched(..., owned=True)); trees before it call the DoFn's process."""
+    enriched = getattr(self.enrich, 'enriched', None)
+    if enriched is None:
+      return self.enrich.process
+    return lambda record, weather, catalogs: enriched(record, weather, catalogs, True)
+
   def run(self, raws, clock=time.thread_time) -> tuple[dict, int]:
     """Seconds per stage over all `raws`, and the number of outputs. The default clock is this
     thread's CPU time: on a shared machine, wall time also counts the other processes' turns."""
     pc = clock
     parse, shields, shield, to_kv = self.parse_raw, self.shields, self.shield, self.to_kv
-    enrich, (weather, catalogs) = self.enrich.process, self.snapshots
+    enrich, (weather, catalogs) = self._enrich_function(), self.snapshots
     spent = dict.fromkeys(STAGES, 0.0)
     outputs = 0
     for raw in raws:

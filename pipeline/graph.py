@@ -14,16 +14,14 @@ an order, or a dead letter, each counted too; `pipeline.summary` reconciles the 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from typing import NamedTuple, Optional
 
 import apache_beam as beam
-import orjson
 from apache_beam.metrics import Metrics
 
 from connectors.kafka import KafkaIOConfig, ReadRawRecords, WriteKeyedBytesToKafka
-from schemas.normalized import to_row
+from schemas.normalized import to_json
 from transforms.config import ProcessConfig
 from transforms.dead_letter import dead_letter_to_json
 from pipeline import progress
@@ -110,12 +108,7 @@ class _CountFn(beam.DoFn):
 
 def _normalized_to_kv(record) -> tuple[bytes, bytes]:
   """(event_id, JSON) of a SocialPost / MarketOrder: keyed so compaction and consumers dedupe."""
-  row = to_row(record)
-  try:
-    value = orjson.dumps(row, default=str)
-  except TypeError:  # an integer beyond 64 bits (counts are unbounded in the source schemas)
-    value = json.dumps(row, ensure_ascii=False, separators=(',', ':'), default=str).encode('utf-8')
-  return record.event_id.encode('utf-8'), value
+  return record.event_id.encode('utf-8'), to_json(record)
 
 
 def _dead_letter_to_kv(dead_letter) -> tuple[bytes, bytes]:

@@ -15,10 +15,13 @@ import dataclasses
 import datetime
 import decimal
 import hashlib
+import json
 import operator
 import uuid
 import typing
 from typing import Any, Optional, Union
+
+import orjson
 
 NORMALIZED_SCHEMA_VERSION = 1
 DEAD_LETTER_SCHEMA_VERSION = 1
@@ -249,31 +252,36 @@ def to_row(value: Any) -> Any:
   return value
 
 
-def _row_function(cls) -> Any:
+def _row_function(cls, for_json: bool = False) -> Any:
   """to_row for one dataclass, written out field by field from its type hints (as dataclasses
   writes __init__): a field declared str/int/float/bool (optional or not) is copied, a datetime
   or Decimal converted inline, a nested record or a tuple of them through its own function,
   anything else through to_row. Every inline conversion checks the value's exact type first and
   hands any other value to to_row, so the row is the same as walking the fields, ~4x cheaper.
   One exception: a field declared a tuple of floats (the embedding) is copied as a list with its
-  elements as they are."""
+  elements as they are.
+
+  for_json: the row json_row() makes for orjson, which writes a UTC datetime exactly as
+  isoformat() does (checked by a test), three times as fast: such datetimes are left in it."""
+  functions = _JSON_ROW_FUNCTIONS if for_json else _ROW_FUNCTIONS
   names = _FIELD_NAMES.get(cls) or _dataclass_field_names(cls)
   if not names:
-    _ROW_FUNCTIONS[cls] = _NOT_A_DATACLASS
+    functions[cls] = _NOT_A_DATACLASS
     return _NOT_A_DATACLASS
   hints = typing.get_type_hints(cls)
-  env = {'_to_row': to_row, '_DT': datetime.datetime, '_DEC': decimal.Decimal, '_S': _JSON_SCALARS,
-         '_F': _ROW_FUNCTIONS, '_fn': _row_function}
+  env = {'_to_row': json_row if for_json else to_row, '_DT': datetime.datetime,
+         '_DEC': decimal.Decimal, '_S': _JSON_SCALARS, '_F': functions, '_UTC': _UTC,
+         '_fn': (lambda c: _row_function(c, True)) if for_json else _row_function}
   lines = []
   for name in names:
-    lines.append(f'      {name!r}: {_field_expression(f"r.{name}", hints.get(name), env)},')
+    lines.append(f'      {name!r}: {_field_expression(f"r.{name}", hints.get(name), env, for_json)},')
   source = 'def row(r):\n  return {\n' + '\n'.join(lines) + '\n  }\n'
   exec(compile(source, f'<to_row of {cls.__name__}>', 'exec'), env)  # pylint: disable=exec-used
-  function = _ROW_FUNCTIONS[cls] = env['row']
+  function = functions[cls] = env['row']
   return function
 
 
-def _field_expression(expr: str, hint: Any, env: dict) -> str:
+def _field_expression(expr: str, hint: Any, env: dict, for_json: bool = False) -> str:
   optional = False
   if typing.get_origin(hint) is Union:
     args = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -281,7 +289,9 @@ def _field_expression(expr: str, hint: Any, env: dict) -> str:
     hint = args[0] if len(args) == 1 else Any
   if hint in _JSON_SCALARS:
     return f'(v if type(v := {expr}) in _S else _to_row(v))'
-  if hint is datetime.datetime:
+  if hint is datetime.datetime and for_json:
+    inner = '(v if type(v) is _DT and v.tzinfo is _UTC else _to_row(v))'
+  elif hint is datetime.datetime:
     inner = '(v.isoformat() if type(v) is _DT else _to_row(v))'
   elif hint is decimal.Decimal:
     inner = '(str(v) if type(v) is _DEC else _to_row(v))'
@@ -302,6 +312,34 @@ def _field_expression(expr: str, hint: Any, env: dict) -> str:
   if optional:
     return f'(None if (v := {expr}) is None else {inner})'
   return f'({inner} if (v := {expr}) is not None else None)'
+
+
+def json_row(value: Any) -> Any:
+  """to_row(value), except that UTC datetimes stay datetimes: the row for orjson (to_json)."""
+  cls = type(value)
+  if cls in _JSON_SCALARS:
+    return value
+  row = _JSON_ROW_FUNCTIONS.get(cls)
+  if row is None:
+    row = _row_function(cls, True)
+  if row is not _NOT_A_DATACLASS:
+    return row(value)
+  if isinstance(value, (list, tuple)):
+    return [json_row(v) for v in value]
+  if isinstance(value, dict):
+    return {k: json_row(v) for k, v in value.items()}
+  return to_row(value)
+
+
+def to_json(record: Any) -> bytes:
+  """The JSON of a normalized record as the output topics carry it: the bytes of
+  json.dumps(to_row(record), ensure_ascii=False, separators=(',', ':')), written by orjson;
+  json writes the rare record orjson refuses (an integer beyond 64 bits)."""
+  try:
+    return orjson.dumps(json_row(record), default=str)
+  except TypeError:
+    return json.dumps(to_row(record), ensure_ascii=False, separators=(',', ':'),
+                      default=str).encode('utf-8')
 
 
 def evolve(record: Any, **changes: Any) -> Any:
@@ -325,6 +363,16 @@ def evolve(record: Any, **changes: Any) -> Any:
   return new
 
 
+def fill(record: Any, **changes: Any) -> Any:
+  """Sets fields of `record` itself and returns it: for a record its builder still holds alone,
+  before anyone else has seen it (the fused validate → privacy → enrich chain), where a copy
+  per stage would only cost time. Never for a record that came from elsewhere: use evolve().
+  A name that is no field raises AttributeError (the class has slots only for its fields)."""
+  for name, value in changes.items():
+    _SET(record, name, value)
+  return record
+
+
 def _evolve_plan(cls) -> tuple:
   names = _FIELD_NAMES.get(cls) or _dataclass_field_names(cls)
   if not names or not hasattr(cls, '__slots__'):
@@ -342,6 +390,7 @@ def _dataclass_field_names(cls) -> tuple:
   return names
 
 
+_UTC = datetime.timezone.utc
 _SET = object.__setattr__   # how a frozen dataclass's own __init__ sets its fields
 # to_row's fast paths: exact JSON scalar types, and each type's dataclass field names (() for
 # other types); computing dataclasses.fields() per call cost ~100 µs per record.
@@ -350,4 +399,61 @@ _FIELD_NAMES: dict = {}
 _FIELD_SETS: dict = {}
 _EVOLVE_PLANS: dict = {}
 _ROW_FUNCTIONS: dict = {}
+_JSON_ROW_FUNCTIONS: dict = {}
 _NOT_A_DATACLASS = object()
+
+
+def _rebuild(cls, values: tuple) -> Any:
+  """Unpickles a record pickled by _reduce: its fields set in order, as evolve() sets them."""
+  plan = _EVOLVE_PLANS.get(cls) or _evolve_plan(cls)
+  times = _TIME_FIELDS.get(cls)
+  if times is None:
+    times = _time_fields(cls)
+  if times:
+    values = list(values)
+    for i in times:
+      if type(values[i]) is tuple:
+        values[i] = _EPOCH + datetime.timedelta(microseconds=values[i][0])
+  new = object.__new__(cls)
+  for setter, value in zip(plan[2], values):
+    setter(new, value)
+  return new
+
+
+def _reduce(record: Any) -> tuple:
+  """Pickles a record as (class, its field values), a UTC time as (microseconds since the
+  epoch,): what a runner does to each element it moves between fused stages. dataclasses' own
+  pickling of a frozen slotted class calls fields() per object, and an aware datetime pickles
+  its tzinfo each time (together ~30 µs a post each way, measured); this is ~3x cheaper."""
+  cls = type(record)
+  plan = _EVOLVE_PLANS.get(cls) or _evolve_plan(cls)
+  values = plan[0](record)
+  times = _TIME_FIELDS.get(cls)
+  if times is None:
+    times = _time_fields(cls)
+  if times:
+    values = list(values)
+    for i in times:
+      v = values[i]
+      if type(v) is datetime.datetime and v.tzinfo is _UTC:
+        values[i] = ((v - _EPOCH) // _MICROSECOND,)
+    values = tuple(values)
+  return _rebuild, (cls, values)
+
+
+def _time_fields(cls) -> tuple:
+  """Positions of the fields declared datetime (optional or not)."""
+  names = _FIELD_NAMES.get(cls) or _dataclass_field_names(cls)
+  hints = typing.get_type_hints(cls)
+  positions = _TIME_FIELDS[cls] = tuple(
+      i for i, name in enumerate(names)
+      if hints.get(name) in (datetime.datetime, Optional[datetime.datetime]))
+  return positions
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=_UTC)
+_MICROSECOND = datetime.timedelta(microseconds=1)
+_TIME_FIELDS: dict = {}
+for _cls in (Pseudonym, Weather, Product, Lineage, SocialPost, OrderLine, MarketOrder, DeadLetter):
+  _cls.__reduce__ = _reduce
+del _cls

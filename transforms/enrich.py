@@ -20,17 +20,23 @@ import datetime
 from typing import NamedTuple, Optional
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
-from schemas.normalized import Flag, MarketOrder, SocialPost, evolve
+from schemas.normalized import Flag, MarketOrder, SocialPost, evolve, fill
 from transforms.cities import city_in_text, resolve_city
 from transforms.config import ContextRefresh, EnrichConfig, MissingPolicy
 from transforms.context import (InProcessSnapshots, ProductCatalog, SnapshotSideInput,
                                 WeatherSnapshot, newest, sources_of)
 from transforms.dead_letter import DEAD_LETTER_TAG, VALID_TAG, DeadLetterFactory
-from transforms.metrics import NAMESPACE
+from transforms.tally import CounterTally
 
 STAGE = 'enrich'
+NUM_WEATHER, NUM_UNKNOWN_CITY = 'num_weather_enriched', 'num_weather_unknown_city'
+NUM_AMBIGUOUS_CITY, NUM_TEXT_CITY = 'num_weather_ambiguous_city', 'num_city_from_text'
+NUM_STALE, NUM_WEATHER_MISSING = 'num_weather_stale', 'num_weather_missing'
+NUM_PRODUCT, NUM_PRODUCT_MISS = 'num_product_enriched', 'num_product_miss'
+NUM_FAILED, NUM_UNEXPECTED = 'num_enrich_failed', f'num_unexpected_{STAGE}'
+_COUNTERS = (NUM_WEATHER, NUM_UNKNOWN_CITY, NUM_AMBIGUOUS_CITY, NUM_TEXT_CITY, NUM_STALE,
+             NUM_WEATHER_MISSING, NUM_PRODUCT, NUM_PRODUCT_MISS, NUM_FAILED, NUM_UNEXPECTED)
 
 
 class MissingEnrichment(LookupError):
@@ -50,17 +56,8 @@ class _EnrichFn(beam.DoFn):
     self._in_process_sources = {k: v for k, v in (('weather', weather), ('catalog', catalog))
                                 if v is not None}
     self._max_age = datetime.timedelta(seconds=config.weather_max_age_s)
-    c = lambda name: Metrics.counter(NAMESPACE, name)
-    self._num_weather = c('num_weather_enriched')
-    self._num_unknown_city = c('num_weather_unknown_city')
-    self._num_ambiguous_city = c('num_weather_ambiguous_city')
-    self._num_text_city = c('num_city_from_text')
-    self._num_stale = c('num_weather_stale')
-    self._num_weather_missing = c('num_weather_missing')
-    self._num_product = c('num_product_enriched')
-    self._num_product_miss = c('num_product_miss')
-    self._num_failed = c('num_enrich_failed')
-    self._num_unexpected = c('num_unexpected_enrich')
+    self._tally = CounterTally(_COUNTERS)
+    self._counts = self._tally.counts
     self._refresh_counters = {key: source.source.counters()
                               for key, source in self._in_process_sources.items()}
 
@@ -74,26 +71,33 @@ class _EnrichFn(beam.DoFn):
       self._in_process[key] = source.current(*self._refresh_counters[key])
 
   def process(self, record, weather_snapshots=(), catalogs=()):
+    return self.enriched(record, weather_snapshots, catalogs)
+
+  def finish_bundle(self):
+    self._tally.flush()
+
+  def enriched(self, record, weather_snapshots=(), catalogs=(), owned: bool = False):
+    """The record enriched, or its dead letter (tagged). owned: the caller built the record and
+    nobody else holds it yet (the fused chain, transforms/process.py), so its fields are filled
+    in place instead of copying it; otherwise a record is never changed, an enriched copy made."""
     try:
       weather = self._in_process.get('weather') or newest(weather_snapshots)
       catalog = self._in_process.get('catalog') or newest(catalogs)
-      enriched, failing = self._enrich(record, weather, catalog)
+      enriched, failing = self._enrich(record, weather, catalog, owned)
     except Exception as e:  # pylint: disable=broad-except
       # The deliberate last resort (STYLE 16): one record's surprise becomes a counted dead
       # letter with its error class instead of failing the bundle (and every record in it).
-      self._num_unexpected.inc()
-      yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG,
-                                     self._dead_letters.from_record(STAGE, record, e))
-      return
+      self._counts[NUM_UNEXPECTED] += 1
+      return (beam.pvalue.TaggedOutput(DEAD_LETTER_TAG,
+                                       self._dead_letters.from_record(STAGE, record, e)),)
     if failing:
-      self._num_failed.inc()
-      yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, self._dead_letters.from_record(
-          STAGE, record, MissingEnrichment(f'enrichment missing: {", ".join(failing)}')))
-      return
-    yield enriched
+      self._counts[NUM_FAILED] += 1
+      return (beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, self._dead_letters.from_record(
+          STAGE, record, MissingEnrichment(f'enrichment missing: {", ".join(failing)}'))),)
+    return (enriched,)
 
   def _enrich(self, record, weather_snapshot: Optional[WeatherSnapshot],
-              catalog: Optional[ProductCatalog]):
+              catalog: Optional[ProductCatalog], owned: bool = False):
     """(the enriched record, the misses that fail it under MissingPolicy.FAIL)."""
     misses: list[str] = []
     changes = {}
@@ -104,20 +108,33 @@ class _EnrichFn(beam.DoFn):
       changes['city'] = city_name
     if weather_flag is not None:
       misses.append(weather_flag)
+    products = None
     if isinstance(record, MarketOrder) and record.lines:
-      lines, product_miss = self._products_for(record, catalog)
-      changes['lines'] = lines
+      products, product_miss = self._products_for(record, catalog)
       if product_miss:
         misses.append(Flag.PRODUCT_MISS)
-    weather_policy, product_policy = self._config.missing_weather, self._config.missing_product
-    policy = lambda miss: product_policy if miss == Flag.PRODUCT_MISS else weather_policy
-    failing = [m for m in misses if policy(m) is MissingPolicy.FAIL]
-    if failing:
-      return None, failing
-    flags = [m for m in misses if policy(m) is MissingPolicy.FLAG]
-    if flags:
-      changes['flags'] = record.flags + tuple(f for f in flags if f not in record.flags)
-    return (evolve(record, **changes) if changes else record), []
+    if misses:
+      weather_policy, product_policy = self._config.missing_weather, self._config.missing_product
+      policy = lambda miss: product_policy if miss == Flag.PRODUCT_MISS else weather_policy
+      failing = [m for m in misses if policy(m) is MissingPolicy.FAIL]
+      if failing:
+        return None, failing
+      flags = [m for m in misses if policy(m) is MissingPolicy.FLAG]
+      if flags:
+        changes['flags'] = record.flags + tuple(f for f in flags if f not in record.flags)
+    if products is not None:
+      if owned:
+        for line, product in zip(record.lines, products):
+          if product is not None:
+            fill(line, product=product)
+      elif any(p is not None for p in products):
+        changes['lines'] = tuple(line if product is None else evolve(line, product=product)
+                                 for line, product in zip(record.lines, products))
+    if not changes:
+      return record, []
+    if owned:
+      return fill(record, **changes), []
+    return evolve(record, **changes), []
 
   def _city_of(self, record):
     city = resolve_city([record.city]) if record.city else None
@@ -127,42 +144,43 @@ class _EnrichFn(beam.DoFn):
       if city is None and record.text:
         found = city_in_text(record.text)
         if found.ambiguous:
-          self._num_ambiguous_city.inc()
+          self._counts[NUM_AMBIGUOUS_CITY] += 1
         elif found.city is not None:
-          self._num_text_city.inc()
+          self._counts[NUM_TEXT_CITY] += 1
         city = found.city
     return city
 
   def _weather_for(self, record, snapshot: Optional[WeatherSnapshot]):
     city = self._city_of(record)
     if city is None:
-      self._num_unknown_city.inc()
+      self._counts[NUM_UNKNOWN_CITY] += 1
       return None, None, Flag.WEATHER_UNKNOWN_CITY
     weather = snapshot.nearest(city.city_id, record.event_time) if snapshot is not None else None
     if weather is None:
-      self._num_weather_missing.inc()
+      self._counts[NUM_WEATHER_MISSING] += 1
       return None, city.name, Flag.WEATHER_MISSING
     if abs(record.event_time - weather.observed_at) > self._max_age:
-      self._num_stale.inc()
+      self._counts[NUM_STALE] += 1
       return None, city.name, Flag.WEATHER_STALE
-    self._num_weather.inc()
+    self._counts[NUM_WEATHER] += 1
     return weather, city.name, None
 
   def _products_for(self, record: MarketOrder, catalog: Optional[ProductCatalog]):
-    lines, miss = [], False
-    for line in record.lines:
-      product = None
-      if catalog is not None:
-        product = (catalog.by_sku.get(line.sku) if line.sku else None) or (
-            catalog.by_product_id.get(line.product_id) if line.product_id else None)
-      if product is None:
-        miss = True
-        self._num_product_miss.inc()
-        lines.append(line)
-      else:
-        self._num_product.inc()
-        lines.append(evolve(line, product=product))
-    return tuple(lines), miss
+    """(the product of each line or None, whether any line missed)."""
+    products = []
+    if catalog is not None:
+      by_sku, by_product_id = catalog.by_sku, catalog.by_product_id
+      for line in record.lines:
+        products.append((by_sku.get(line.sku) if line.sku else None) or (
+            by_product_id.get(line.product_id) if line.product_id else None))
+    else:
+      products = [None] * len(record.lines)
+    misses = products.count(None)
+    if misses:
+      self._counts[NUM_PRODUCT_MISS] += misses
+    if misses < len(products):
+      self._counts[NUM_PRODUCT] += len(products) - misses
+    return products, misses > 0
 
 
 class EnrichRecords(beam.PTransform):

@@ -82,13 +82,28 @@ class ValidateResult(NamedTuple):
 _FLEX_DT = TypeAdapter(FlexDatetime)
 
 
+_FETCHED_AT_MEMO: dict = {}     # header text -> time: an agent stamps a whole fetch with one
+_MEMO_ENTRIES = 4096            # bounded: cleared when full
+
+
 def _fetched_at(text: Optional[str]) -> Optional[datetime.datetime]:
   if text is None:
     return None
+  parsed = _FETCHED_AT_MEMO.get(text, _MISSING)
+  if parsed is not _MISSING:
+    return parsed
   try:
-    return _FLEX_DT.validate_python(text)
+    parsed = _FLEX_DT.validate_python(text)
   except ValidationError:
-    return None  # a bad fetched_at header is not worth a dead letter: lineage only
+    parsed = None  # a bad fetched_at header is not worth a dead letter: lineage only
+  if len(_FETCHED_AT_MEMO) >= _MEMO_ENTRIES:
+    _FETCHED_AT_MEMO.clear()
+  if len(text) <= 64:
+    _FETCHED_AT_MEMO[text] = parsed
+  return parsed
+
+
+_MISSING = object()
 
 
 def _checked(raw: RawRecord, max_payload_bytes: int) -> tuple[type[BaseModel], str, bytes]:

@@ -7,6 +7,7 @@ import json
 
 import apache_beam as beam
 import pytest
+from hypothesis import given, settings, strategies as st
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -386,6 +387,30 @@ def test_text_scan_is_capped_and_linear():
   started = time_.perf_counter()
   city_in_text(hostile)
   assert time_.perf_counter() - started < 0.5
+
+
+_CITY_WORDS = ['Dhaka', 'DHAKA', 'dacca', 'Ctg', 'chittagong', 'Khulna', 'Sylet', 'barisal',
+               'Rangpur', 'Mymensingh', 'Rajshahi', 'dhakaiya', 'xctgx', 'sale', 'offer', 'ঢাকায়',
+               'খুলনা', 'Ｄｈａｋａ', 'ﬁne', 'K', 'rajshahi-silk', 'Chattogram.', '#Dhaka']
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_CITY_WORDS), st.text(max_size=12)), max_size=12),
+       st.sampled_from([' ', ', ', '-', '\n', '']))
+def test_the_ascii_prefilter_never_changes_which_city_a_text_names(words, sep):
+  from transforms.cities import _city_of_words, _fold, city_in_text
+  text = sep.join(words)
+  assert city_in_text(text) == (_city_of_words(_fold(text)) if text else city_in_text(text))
+
+
+def test_city_in_text_is_unchanged_on_the_demo_texts():
+  from agents import demo
+  from transforms.cities import _city_of_words, _fold, city_in_text
+  data = demo.generate(seed=11, events=400, malformed_share=0.0, now=demo.DEFAULT_NOW)
+  texts = [v for e in data.events for k, v in json.loads(e.value).items()
+           if isinstance(v, str) and k in ('video_description', 'message')]
+  assert len(texts) > 100
+  assert [city_in_text(t) for t in texts] == [_city_of_words(_fold(t)) for t in texts]
 
 
 def test_an_unexpected_error_in_one_record_is_a_dead_letter_not_a_failed_bundle(tmp_path):

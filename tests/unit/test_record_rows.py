@@ -75,3 +75,40 @@ def test_evolve_is_dataclasses_replace(record):
   assert evolve(record) == record and evolve(record) is not record
   with pytest.raises(TypeError):
     evolve(record, no_such_field=1)
+
+
+def _reference_json(record) -> bytes:
+  """What the output topics carried before to_json: json.dumps of the walk, compact, UTF-8."""
+  return json.dumps(_walk(record), ensure_ascii=False, separators=(',', ':')).encode('utf-8')
+
+
+_ODD_TIMES = [datetime.datetime(1, 1, 1, tzinfo=UTC), datetime.datetime(999, 1, 1, 0, 0, 0, 5, tzinfo=UTC),
+              datetime.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+              datetime.datetime(2026, 1, 1),                          # naive
+              datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=6))),
+              datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone(
+                  datetime.timedelta(hours=5, minutes=30, seconds=15)))]
+
+
+@pytest.mark.parametrize('record', _records() + [
+    SocialPost('e', 's', 'k', 'n', t, t, Lineage('t', 0, 0, 0, fetched_at=t)) for t in _ODD_TIMES] + [
+    SocialPost('e', 's', 'k', 'n', T, T, Lineage('t', 0, 0, 0), text=T, hashtags=['a', T],
+               author={'x': T}),
+    SocialPost('e', 's', 'k', 'n', T, T, Lineage('t', 0, 0, 0), like_count=2 ** 70)],
+    ids=lambda r: type(r).__name__)
+def test_to_json_writes_the_bytes_of_json_dumps_of_the_row(record):
+  from schemas.normalized import to_json
+  assert to_json(record) == _reference_json(record)
+
+
+def test_pickling_a_record_gives_an_equal_record_with_the_same_times():
+  import pickle
+  for record in _records() + [SocialPost('e', 's', 'k', 'n', t, t, Lineage('t', 0, 0, 0, fetched_at=t))
+                              for t in _ODD_TIMES]:
+    copy = pickle.loads(pickle.dumps(record))
+    assert copy == record and type(copy) is type(record)
+    for name in ('event_time', 'fetched_at', 'observed_at', 'failed_at', 'updated_at'):
+      for obj, other in ((record, copy), (getattr(record, 'lineage', None), getattr(copy, 'lineage', None))):
+        if hasattr(obj, name) and getattr(obj, name) is not None:
+          assert getattr(other, name).tzinfo == getattr(obj, name).tzinfo
+          assert getattr(other, name).utcoffset() == getattr(obj, name).utcoffset()
