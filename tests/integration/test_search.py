@@ -121,6 +121,9 @@ def test_hybrid_alpha_weights_keywords_against_vectors(stored, encoder):
   code, result = _search(config, 'Jamdani', '--hybrid', '--alpha', '0', '--limit', '3')
   assert code == 0 and result['hits'][0]['event_id'] == records[0].event_id
   assert len(result['hits']) == 1                  # no other post has the word
+  # Bengali words are matched too (the model's vectors cannot do that, README).
+  code, result = _search(config, 'শাড়ি', '--hybrid', '--alpha', '0', '--limit', '3')
+  assert code == 0 and result['hits'][0]['event_id'] == records[9].event_id
   # alpha=1: vectors only, the same order as near-vector search.
   code, result = _search(config, 'phone charger', '--hybrid', '--alpha', '1', '--limit', '3')
   expected, _ = _expected(records, vectors, encoder.encode(['phone charger'])[0], limit=3)
