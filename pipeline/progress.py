@@ -129,9 +129,14 @@ class ProgressReporter:
     return self
 
   def stop(self) -> None:
+    """Stops the thread and logs a last line (a short run may end between two lines)."""
     self._stop.set()
     if self._thread is not None:
       self._thread.join(timeout=2)
+      self._thread = None
+      text = self.line()
+      if text and not text.startswith('progress: waiting'):
+        self._log.info('%s', text)
 
   def __enter__(self):
     return self.start()

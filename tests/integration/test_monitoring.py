@@ -227,3 +227,30 @@ def test_dashboards_and_alerts_read_live_series(topics, tmp_path, monkeypatch):
         missing.setdefault(name, []).append(metric)
   assert not empty, 'panels without series:\n  ' + '\n  '.join(empty)
   assert not missing, f'alert expressions read metrics that have no series: {missing}'
+
+
+@pytest.mark.slow
+def test_console_shows_progress_and_none_of_the_known_noise(topics, tmp_path):
+  """`python -m pipeline` on the DirectRunner as a user runs it: progress lines with the backlog,
+  the rate and the time left, and no orphaned-channel block, no protobuf log dumps, no
+  kafka-python coordinator retries, no yield-and-return warning."""
+  h.publish_demo(topics, seed=43, events=1500, malformed_share=0.05)
+  expected = len(h.raw_coordinates(topics))
+  keys = []
+  for k, v in SECRET_ENV.items():
+    (tmp_path / f'{k}.key').write_text(v)
+  keys = [f'--dlq_key_ref=file:{tmp_path / "MILLIONX_DLQ_KEY.key"}',
+          f'--pseudonym_key_ref=file:{tmp_path / "MILLIONX_PSEUDONYM_KEY.key"}']
+  done = subprocess.run(
+      [h.PYTHON, '-m', 'pipeline', *topics.pipeline_args(f'g-{uuid.uuid4().hex[:6]}'), '--no_embed',
+       *keys, '--progress_interval=0.5'],
+      cwd=h.REPO, capture_output=True, text=True, timeout=600, env=dict(os.environ, HF_HUB_OFFLINE='1'))
+  out = done.stdout + done.stderr
+  assert done.returncode == 0, out[-3000:]
+  lines = [l for l in out.splitlines() if 'progress: ' in l]
+  assert any(f'of {expected:,} records' in l for l in lines), lines
+  assert f'progress: {expected:,} of {expected:,} records (100.0%)' in out
+  assert any('records/s' in l for l in lines), lines
+  for noise in ('garbage collected', 'severity: ', 'timestamp {', 'NotCoordinatorError',
+                'Using yield and return'):
+    assert noise not in out, f'{noise!r} on the console:\n' + out[-3000:]

@@ -29,6 +29,15 @@ def test_reporter_measures_the_rate_from_the_first_record():
   assert reporter.line() == 'progress: 600 of 1,000 records (60.0%), 50.0 records/s, about 8 s left'
 
 
+def test_reporter_logs_a_last_line_when_it_stops(caplog):
+  done = [0]
+  reporter = progress.ProgressReporter(lambda: done[0], 50, interval_s=60)
+  with caplog.at_level(logging.INFO, logger='pipeline.progress'):
+    with reporter:
+      done[0] = 50
+  assert [r.getMessage() for r in caplog.records] == ['progress: 50 of 50 records (100.0%)']
+
+
 def test_reporter_never_breaks_a_run(caplog):
   def broken():
     raise OSError('REST down')
