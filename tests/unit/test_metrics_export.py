@@ -187,3 +187,21 @@ def test_what_the_pushgateway_serves_passes_promtool_check_metrics():
   done = subprocess.run([promtool, 'check', 'metrics'], input=store.render(), capture_output=True,
                         text=True, timeout=60)
   assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_embedding_batch_latency_is_a_histogram_flink_can_export():
+  """The alert EmbeddingLatencyHigh reads millionx_embedding_batch_latency_seconds_bucket."""
+  from tests.unit.test_embed import _FakeBackendHandler, _post  # the real handler, a fake network
+  from transforms.embed import EmbedRecords
+  handler = _FakeBackendHandler()
+  p = TestPipeline()
+  _ = p | beam.Create([_post(1, 'eid sale'), _post(2, 'saree')]) | EmbedRecords(
+      handler.config, model_handler=handler)
+  result = p.run()
+  result.wait_until_finish()
+  counters = {c.key.metric.name: c.committed
+              for c in result.metrics().query(MetricsFilter().with_namespace('millionx'))['counters']}
+  assert counters['embedding_batch_latency_seconds_count'] >= 1
+  assert counters['embedding_batch_latency_seconds_bucket_le_inf'] == counters['embedding_batch_latency_seconds_count']
+  assert metrics_push.prometheus_name('embedding_batch_latency_seconds_bucket_le_0_1') == (
+      'millionx_embedding_batch_latency_seconds_bucket', {'le': '0.1'})
