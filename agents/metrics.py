@@ -21,10 +21,13 @@ import os
 import time
 from typing import Optional
 
+import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from connectors import http
 
+# No X_created series beside each counter: creation times are not figures anyone reads.
+prometheus_client.disable_created_metrics()
 REGISTRY = CollectorRegistry()
 FETCHED = Counter('millionx_agent_fetched', 'Objects an API returned.', ['source'], registry=REGISTRY)
 PUBLISHED = Counter('millionx_agent_published', 'Records published to the raw topic.', ['source'],
