@@ -161,7 +161,8 @@ class _FakeBackendHandler(EmbeddingModelHandler):
   """The real handler (tokenizer, bucketing, cache, per-text fallback) over a fake network."""
 
   def __init__(self, max_seq_length=256, fail_on_word=None, nan_on_word=None):
-    self.config = fakes.embed_config(dimension=4, max_seq_length=max_seq_length, bucket_size=2)
+    self.config = fakes.embed_config(dimension=4, max_seq_length=max_seq_length, bucket_size=2,
+                                     max_batch_duration_secs=None)
     super().__init__(self.config)
     self._fail_on_word = fail_on_word
     self._nan_on_word = nan_on_word
