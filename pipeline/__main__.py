@@ -202,7 +202,8 @@ def print_help(out=sys.stdout) -> None:
       ('--prism_location', f'PrismRunner binary (default {opts.DEFAULT_PRISM_BINARY}, built by '
        '`stack/stack.sh setup prism`).'),
       ('--flink_job_server_jar', f'Default: {opts.DEFAULT_FLINK_JOB_SERVER_JAR} (stack/stack.sh setup).'),
-      ('--parallelism', 'Flink parallelism (default 1 here).'),
+      ('--parallelism', 'Flink parallelism (default: the cluster\'s free task slots; for [local] '
+       'the machine\'s cores, each slot\'s Python in its own process).'),
       ('--checkpointing_interval', f'Flink checkpoint interval in ms (default {FLINK_CHECKPOINT_INTERVAL_MS}); '
        'Kafka offsets are committed when a checkpoint completes.'),
       ('--environment_type', 'Python workers: LOOPBACK for [local], EXTERNAL (worker pool on '

@@ -1,7 +1,16 @@
 """Runner defaults: what `python -m pipeline` adds to the user's flags for each runner.
 
 The plan (which runner, bounded or streaming, embedded or cluster Flink) is derived from the
-options once; `runner_defaults` then adds only what the user did not give.
+options once; `runner_defaults` then adds only what the user did not give. Flink's defaults
+(measured with benchmarks/bench_profile.py, see BENCHMARKS.md):
+
+* parallelism: the cluster's free task slots (the local stack's one TaskManager: all its
+  slots), or for `[local]` the machine's cores, which is what Flink's own local environment
+  uses. Each parallel Python stage gets its own Python process: the worker pool's on the
+  cluster, `use_loopback_process_worker` on `[local]` (LOOPBACK would run every slot's Python
+  as threads of this process, under one GIL).
+* checkpoints every 10 s: offsets are committed when a checkpoint completes, so the interval
+  bounds how much a restart re-reads.
 """
 from __future__ import annotations
 
@@ -92,11 +101,20 @@ def runner_defaults(plan: Plan, free_slots: Callable[[str], Optional[int]] = clu
     if not given & {'--job_server_jvm_properties', '--job_server_jvm_property'}:
       extra += [f'--job_server_jvm_properties={prop}' for prop in FLINK_JAVA17_OPENS]
     default('checkpointing_interval', FLINK_CHECKPOINT_INTERVAL_MS)
-    default('parallelism', 1)
+    parallelism = None
+    if '--parallelism' not in given:
+      parallelism = default_parallelism(plan, free_slots)
+      extra.append(f'--parallelism={parallelism}')
+    else:
+      parallelism = plan.options.view_as(FlinkRunnerOptions).parallelism
     if '--streaming' not in given:
       extra.append('--streaming')
     if plan.flink_local:
       default('environment_type', 'LOOPBACK')
+      experiments = plan.options.view_as(DebugOptions).experiments or []
+      if ('--environment_type' not in given and (parallelism or 1) > 1
+          and LOOPBACK_PROCESS_WORKER not in experiments):
+        extra.append(f'--experiments={LOOPBACK_PROCESS_WORKER}')
     else:
       default('environment_type', 'EXTERNAL')
       default('environment_config', WORKER_POOL_ADDRESS)
@@ -130,7 +148,7 @@ def plan_run(argv: Sequence[str],
   if plan.is_flink:
     _LOG.info('Flink %s: parallelism %s', plan.flink_master,
               options.view_as(FlinkRunnerOptions).parallelism)
-  if any(a == f'--experiments={LOOPBACK_PROCESS_WORKER}' for a in extra):
+  if plan.flink_local and LOOPBACK_PROCESS_WORKER in (options.view_as(DebugOptions).experiments or []):
     _python_on_path()
   return Plan(options, argv), options
 

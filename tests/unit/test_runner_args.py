@@ -49,3 +49,69 @@ def test_prism_runs_bounded_with_the_stack_built_binary():
   assert not [a for a in options.get_all_options(drop_default=True) if a.startswith('direct_')]
   _, mine = _with_defaults(['--runner=PrismRunner', '--prism_location=/opt/prism'])
   assert mine.view_as(PrismRunnerOptions).prism_location == '/opt/prism'
+
+
+def test_flink_local_runs_one_python_process_per_core():
+  plan, options = _with_defaults(['--runner=FlinkRunner', '--flink_master=[local]'])
+  assert plan.flink_local and not plan.bounded
+  assert options.view_as(FlinkRunnerOptions).parallelism == os.cpu_count()
+  assert options.view_as(PortableOptions).environment_type == 'LOOPBACK'
+  # Threads of one process would share one GIL: each slot gets its own worker process.
+  experiments = options.view_as(DebugOptions).experiments or []
+  assert (LOOPBACK_PROCESS_WORKER in experiments) == (os.cpu_count() > 1)
+
+
+def test_flink_cluster_parallelism_is_its_free_slots():
+  asked = []
+
+  def free_slots(master):
+    asked.append(master)
+    return 4
+
+  _, options = _with_defaults(['--runner=FlinkRunner', '--flink_master=localhost:8081'], free_slots)
+  assert asked == ['localhost:8081']
+  assert options.view_as(FlinkRunnerOptions).parallelism == 4
+  assert options.view_as(PortableOptions).environment_type == 'EXTERNAL'
+  assert LOOPBACK_PROCESS_WORKER not in (options.view_as(DebugOptions).experiments or [])
+
+
+def test_a_full_or_silent_cluster_gets_parallelism_one():
+  for answer in (None, 0):
+    _, options = _with_defaults(['--runner=FlinkRunner', '--flink_master=localhost:8081'],
+                                lambda master, answer=answer: answer)
+    assert options.view_as(FlinkRunnerOptions).parallelism == 1
+
+
+def test_the_users_parallelism_and_environment_win():
+  _, options = _with_defaults(['--runner=FlinkRunner', '--flink_master=localhost:8081',
+                               '--parallelism=3'])
+  assert options.view_as(FlinkRunnerOptions).parallelism == 3
+  _, options = _with_defaults(['--runner=FlinkRunner', '--flink_master=[local]',
+                               '--environment_type=EXTERNAL', '--environment_config=localhost:50000'])
+  assert options.view_as(PortableOptions).environment_type == 'EXTERNAL'
+  assert LOOPBACK_PROCESS_WORKER not in (options.view_as(DebugOptions).experiments or [])
+  # --max_parallelism is another flag: the default parallelism is still added.
+  _, options = _with_defaults(['--runner=FlinkRunner', '--flink_master=[local]',
+                               '--max_parallelism=8'])
+  assert options.view_as(FlinkRunnerOptions).parallelism == os.cpu_count()
+
+
+def test_the_users_experiments_are_kept():
+  _, options = _with_defaults(['--runner=FlinkRunner', '--flink_master=[local]',
+                               '--experiments=beam_fn_api'])
+  experiments = options.view_as(DebugOptions).experiments
+  assert 'beam_fn_api' in experiments and LOOPBACK_PROCESS_WORKER in experiments
+
+
+def test_flink_local_with_one_slot_keeps_its_python_in_process():
+  _, options = _with_defaults(['--runner=FlinkRunner', '--flink_master=[local]', '--parallelism=1'])
+  assert options.view_as(PortableOptions).environment_type == 'LOOPBACK'
+  assert LOOPBACK_PROCESS_WORKER not in (options.view_as(DebugOptions).experiments or [])
+
+
+def test_process_workers_find_this_interpreter_first_on_path(monkeypatch):
+  import sys
+  monkeypatch.setenv('PATH', '/usr/bin')
+  _with_defaults(['--runner=FlinkRunner', '--flink_master=[local]', '--parallelism=2',
+                  f'--experiments={LOOPBACK_PROCESS_WORKER}'])
+  assert os.environ['PATH'].split(os.pathsep)[0] == os.path.dirname(sys.executable)
