@@ -14,7 +14,8 @@ Needs the local servers (./run_local.sh start, or stack/stack.sh start snowflake
    collection. Target for both: sink / client >= 0.8.
 Each path runs `--reps` times, interleaved, and its best time counts (the box is shared).
 Each sink figure is also given net of a DirectRunner run that makes the same records and
-drops them (the runner's fixed and per-element cost, which the clients alone do not pay).
+drops them (the runner's fixed and per-element cost, which the clients alone do not pay), and
+with how the sink cut its batches (items per batch, and flushed full / by time / at bundle end).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import apache_beam as beam  # noqa: E402
 
+from connectors.sink_results import METRICS_NAMESPACE  # noqa: E402
 from connectors.snowflake import WriteToSnowflake, connect  # noqa: E402
 from connectors.snowflake_tables import TABLES, rows_for  # noqa: E402
 from connectors.weaviate import (VECTOR_NAME, WriteToWeaviate, ensure_collections,  # noqa: E402
@@ -60,13 +62,34 @@ def _drop(_):
   return None
 
 
-def _run_pipeline(n: int, transform) -> float:
+_BATCHES: dict[str, str] = {}   # sink -> how its batches were cut, from the last sink run
+
+
+def _run_pipeline(n: int, transform, sink: str = '') -> float:
   """Seconds of a DirectRunner run that builds posts 0..n-1 on the worker and applies
   `transform` (the records are made in the pipeline, so the graph does not carry them)."""
   start = time.perf_counter()
-  h.run_pipeline(lambda p: (p | 'Create' >> beam.Create(list(range(n)))
-                            | 'MakeRecords' >> beam.Map(_record) | 'Write' >> transform))
-  return time.perf_counter() - start
+  result = h.run_pipeline(lambda p: (p | 'Create' >> beam.Create(list(range(n)))
+                                     | 'MakeRecords' >> beam.Map(_record) | 'Write' >> transform))
+  seconds = time.perf_counter() - start
+  if sink:
+    _BATCHES[sink] = _batching(result, sink)
+  return seconds
+
+
+def _batching(result, sink: str) -> str:
+  """Items per batch (rows per MERGE, objects per insert_many) and why batches were flushed."""
+  from apache_beam.metrics.metric import MetricsFilter
+  metrics = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+  sizes = [d.committed for d in metrics['distributions'] if d.key.metric.name == f'{sink}_batch_size']
+  counts = {c.key.metric.name: c.committed for c in metrics['counters']}
+  flushed = ', '.join(f'{reason} {counts.get(f"num_{sink}_flushed_{reason}", 0)}'
+                      for reason in ('full', 'by_time', 'at_bundle_end'))
+  if not sizes or not sizes[0] or not sizes[0].count:
+    return 'no batch metrics'
+  size = sizes[0]
+  return (f'{size.count} batches of {size.sum / size.count:.0f} on average (min {size.min}, '
+          f'max {size.max}); flushed: {flushed}')
 
 
 def _figures(n: int, client_s: float, sink_s: float, empty_s: float) -> dict:
@@ -101,7 +124,7 @@ def bench_snowflake(n: int, batch_size: int, reps: int) -> dict:
     with h.snowflake_schema() as config:
       config = dataclasses.replace(config, batch_size=batch_size)
       client.append(_snowflake_client_s(config, values, batch_size, f'BENCH_EXECUTEMANY_{rep}'))
-      sink.append(_run_pipeline(n, WriteToSnowflake(config)))
+      sink.append(_run_pipeline(n, WriteToSnowflake(config), 'snowflake'))
       assert h.count(config, 'SOCIAL_POSTS') == n
   return _figures(n, min(client), min(sink), _run_pipeline(n, beam.Map(_drop)))
 
@@ -134,7 +157,7 @@ def bench_weaviate(n: int, batch_size: int, reps: int) -> dict:
       client.append(_weaviate_client_s(dataclasses.replace(
           config, posts_collection=f'{config.posts_collection}Client{rep}',
           orders_collection=f'{config.orders_collection}Client{rep}'), objects, batch_size))
-      sink.append(_run_pipeline(n, WriteToWeaviate(config)))
+      sink.append(_run_pipeline(n, WriteToWeaviate(config), 'weaviate'))
       assert h.weaviate_count(config, config.posts_collection) == n
   return _figures(n, min(client), min(sink), _run_pipeline(n, beam.Map(_drop)))
 
@@ -144,6 +167,7 @@ def _print(name, unit, batch, client, sink, f) -> None:
         f"{sink} {f['sink_per_s']:.0f} {unit}/s (ratio {f['ratio']:.2f}); net of the "
         f"DirectRunner run making the same records without writing: {f['net_per_s']:.0f} "
         f"{unit}/s (ratio {f['net_ratio']:.2f})")
+  print(f"{'':<10} {sink}: {_BATCHES.get(name, 'no batch metrics')}")
 
 
 def main(argv=None) -> int:
