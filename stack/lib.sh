@@ -35,6 +35,16 @@ wait_for() {
   printf ' ready (%ss)\n' "$waited" >&2
 }
 
+# close_inherited_fds: closes every descriptor above 2 of the current (sub)shell.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-"
+  done
+  return 0
+}
+
 # start_daemon NAME PORT CMD...: starts CMD in the background with its log in
 # $LOG_DIR/NAME.log and its pid in $RUN_DIR/NAME.pid. Idempotent: a live service is
 # left alone; a port held by another program is a clear error.
@@ -49,7 +59,9 @@ start_daemon() {
     return 1
   fi
   say "starting $name (log: $LOG_DIR/$name.log)"
-  nohup setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
+  # The daemon keeps only stdin/stdout/stderr: a descriptor inherited from the caller (a lock
+  # held by `flock FILE cmd`, a test's pipe) would otherwise stay open as long as the service runs.
+  ( close_inherited_fds; exec nohup setsid "$@" ) >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
   echo $! >"$RUN_DIR/$name.pid"
 }
 
