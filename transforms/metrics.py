@@ -45,9 +45,10 @@ class LatencyHistogram:
     self._pending_sum_ms = 0.0
     self._flushed_once = False
 
-  def observe(self, seconds: float) -> None:
-    self._pending[bisect.bisect_left(self._bounds, seconds)] += 1
-    self._pending_sum_ms += seconds * 1000.0
+  def observe(self, seconds: float, count: int = 1) -> None:
+    """`count` observations of `seconds` each (e.g. every text of one model call)."""
+    self._pending[bisect.bisect_left(self._bounds, seconds)] += count
+    self._pending_sum_ms += seconds * 1000.0 * count
 
   def flush(self) -> None:
     """Adds the tallies since the last flush to the counters (every bucket on the first flush,

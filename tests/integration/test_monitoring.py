@@ -51,6 +51,7 @@ NOT_IN_THIS_RUN = {
     'millionx_sink_retries_total': 'a sink counts retries only once it retries (the local servers answer)',
     'millionx_embedding_batch_latency_seconds_bucket': 'the run is --no_embed (embedding a few hundred '
                                                        'records on the 2-core cluster takes minutes)',
+    'millionx_embedding_latency_seconds_bucket': 'the run is --no_embed',
     'millionx_embeddings_computed_total': 'the run is --no_embed',
     'millionx_embedding_cache_hits_total': 'the run is --no_embed',
     'millionx_empty_text_total': 'the run is --no_embed',

@@ -163,6 +163,23 @@ def test_latency_histogram_counts_cumulative_buckets():
       'millionx_test_latency_seconds_bucket', {'le': '0.1'})
 
 
+class _ObserveMany(_Observe):
+  def process(self, seconds):
+    self._histogram.observe(seconds, count=3)   # e.g. one model call's time shared by 3 texts
+    yield seconds
+
+
+def test_latency_histogram_counts_repeated_observations():
+  with TestPipeline() as p:
+    _ = p | beam.Create([0.05, 0.5]) | beam.ParDo(_ObserveMany())
+  counters = {c.key.metric.name: c.committed
+              for c in p.result.metrics().query(MetricsFilter().with_namespace('millionx'))['counters']}
+  assert counters['test_latency_seconds_bucket_le_0_1'] == 3
+  assert counters['test_latency_seconds_bucket_le_1'] == 6
+  assert counters['test_latency_seconds_count'] == 6
+  assert counters['test_latency_seconds_sum_ms'] == 1650
+
+
 def test_latency_histogram_rejects_unsorted_bounds():
   with pytest.raises(ValueError):
     LatencyHistogram('x', bounds=(1.0, 0.5))
