@@ -16,7 +16,7 @@ from typing import Any, Callable, NamedTuple
 
 import apache_beam as beam
 
-METRICS_NAMESPACE = 'millionx'
+from connectors.metrics import NAMESPACE as METRICS_NAMESPACE
 
 # Tags of the write DoFns' two outputs.
 WRITTEN_TAG = 'written'
