@@ -199,22 +199,33 @@ class EnrichRecords(beam.PTransform):
     self._products = products
 
   def expand(self, records) -> EnrichResult:
-    weather_source, catalog_source = sources_of(self._config)
-    side, in_process = {}, {}
-    if self._config.context_refresh is ContextRefresh.IN_PROCESS:
-      in_process = {'weather': InProcessSnapshots(weather_source) if weather_source else None,
-                    'catalog': InProcessSnapshots(catalog_source) if catalog_source else None}
-    weather, products = self._weather, self._products
-    if self._config.context_refresh is ContextRefresh.SIDE_INPUT:
-      root = beam.pvalue.PBegin(records.pipeline)
-      if weather is None and weather_source is not None:
-        weather = root | 'WeatherSideInput' >> SnapshotSideInput(weather_source)
-      if products is None and catalog_source is not None:
-        products = root | 'ProductSideInput' >> SnapshotSideInput(catalog_source)
-    if weather is not None:
-      side['weather_snapshots'] = beam.pvalue.AsIter(weather)
-    if products is not None:
-      side['catalogs'] = beam.pvalue.AsIter(products)
-    outputs = records | 'AddWeatherAndProducts' >> beam.ParDo(
-        _EnrichFn(self._config, **in_process), **side).with_outputs(DEAD_LETTER_TAG, main=VALID_TAG)
+    fn, side = enrich_fn_and_side_inputs(self._config, records.pipeline, self._weather,
+                                         self._products)
+    outputs = records | 'AddWeatherAndProducts' >> beam.ParDo(fn, **side).with_outputs(
+        DEAD_LETTER_TAG, main=VALID_TAG)
     return EnrichResult(outputs[VALID_TAG], outputs[DEAD_LETTER_TAG])
+
+
+def enrich_fn_and_side_inputs(config: EnrichConfig, pipeline: beam.Pipeline,
+                              weather: Optional[beam.PCollection] = None,
+                              products: Optional[beam.PCollection] = None):
+  """(the enrich DoFn, the side-input kwargs of its ParDo), as the config's context_refresh
+  chooses: in-process snapshots held by the DoFn, or side-input snapshots loaded by the graph
+  (WeatherSideInput / ProductSideInput, applied in the caller's scope) unless `weather` /
+  `products` pass them. For EnrichRecords and the fused chain in ProcessRecords alike."""
+  weather_source, catalog_source = sources_of(config)
+  side, in_process = {}, {}
+  if config.context_refresh is ContextRefresh.IN_PROCESS:
+    in_process = {'weather': InProcessSnapshots(weather_source) if weather_source else None,
+                  'catalog': InProcessSnapshots(catalog_source) if catalog_source else None}
+  if config.context_refresh is ContextRefresh.SIDE_INPUT:
+    root = beam.pvalue.PBegin(pipeline)
+    if weather is None and weather_source is not None:
+      weather = root | 'WeatherSideInput' >> SnapshotSideInput(weather_source)
+    if products is None and catalog_source is not None:
+      products = root | 'ProductSideInput' >> SnapshotSideInput(catalog_source)
+  if weather is not None:
+    side['weather_snapshots'] = beam.pvalue.AsIter(weather)
+  if products is not None:
+    side['catalogs'] = beam.pvalue.AsIter(products)
+  return _EnrichFn(config, **in_process), side

@@ -468,15 +468,17 @@ def find_pii(text: str, names: Optional[NameSet] = None) -> list:
   if names:
     found = list(found)
     names.find(text, found)
-  if len(found) > 1:
-    found = sorted(found, key=lambda f: (f.start, -f.end))
-    kept, end = [], -1
-    for f in found:
-      if f.start >= end:
-        kept.append(f)
-        end = f.end
-    found = kept
-  return found
+  return _non_overlapping(found) if len(found) > 1 else found
+
+
+def _non_overlapping(found) -> list:
+  found = sorted(found, key=lambda f: (f.start, -f.end))
+  kept, end = [], -1
+  for f in found:
+    if f.start >= end:
+      kept.append(f)
+      end = f.end
+  return kept
 
 
 def cut(text: str, limit: int) -> str:
@@ -505,8 +507,10 @@ def scrub(text: str, token: Token, names: Optional[NameSet] = None,
   if len(text) > limit:
     text = cut(text, limit)
   found = find_pii(text, names)
-  if not found:
-    return text
+  return _replaced(text, found, token) if found else text
+
+
+def _replaced(text: str, found, token: Token) -> str:
   out, last = [], 0
   for f in found:
     out.append(text[last:f.start])
@@ -538,12 +542,23 @@ class RecordScrubber:
   def __call__(self, text: Optional[str]) -> str:
     if not text:
       return ''
-    limit = min(MAX_TEXT_CHARS, self._budget)
-    if len(text) > limit:
+    budget = self._budget
+    limit = MAX_TEXT_CHARS if budget > MAX_TEXT_CHARS else budget
+    n = len(text)
+    if n > limit:
       self.truncations += 1
-    out = scrub(text, self._token, self._names, limit)
-    self._budget -= min(len(text), limit)
-    return out
+      self._budget = budget - limit
+      return scrub(text, self._token, self._names, limit)
+    # scrub() written out for a text within its limit (nearly every text): two calls fewer.
+    self._budget = budget - n
+    found = _pattern_findings_cached(text) if n <= 512 else _pattern_findings(text)
+    names = self._names
+    if names:
+      found = list(found)
+      names.find(text, found)
+    if not found:
+      return text
+    return _replaced(text, _non_overlapping(found) if len(found) > 1 else found, self._token)
 
 
 def redact(text: str) -> str:

@@ -12,7 +12,6 @@ import re
 from typing import Any, Iterable, Iterator, NamedTuple, Optional
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from connectors.secrets import SecretRef, decode_key
 from schemas.normalized import (Flag, Lineage, MarketOrder, OrderLine, Pseudonym, SocialPost,
@@ -24,14 +23,35 @@ from transforms import pii_text
 from transforms.cities import resolve_city
 from transforms.config import PrivacyConfig
 from transforms.dead_letter import DEAD_LETTER_TAG, VALID_TAG, DeadLetterFactory, derive_key_id
-from transforms.metrics import NAMESPACE
+from transforms.tally import CounterTally
 from transforms.privacy_policy import Policy, policy_of
 from transforms.validate import ValidRecord
 
 STAGE = 'privacy'
+NUM_SHIELDED, NUM_FAILED = 'num_shielded', 'num_privacy_failed'
+NUM_UNEXPECTED, NUM_TOKENS = f'num_unexpected_{STAGE}', 'num_text_pii_tokens'
+_COUNTERS = (NUM_SHIELDED, NUM_FAILED, NUM_UNEXPECTED, NUM_TOKENS)
 # (model class, field) → (policy, PII category), precomputed from the policy table and the schemas.
 _FIELD_RULES = {(model, field): (policy_of(model, field), category)
                 for model in ALL_SOURCE_MODELS for field, category in pii_fields(model).items()}
+# What Shield.field does with each, as one small int per field: model class → field → (action,
+# category); a lookup without building a key tuple, a comparison of ints instead of enum members.
+_NOTHING, _KEEP, _SCRUB, _EMAIL, _PHONE, _NAME, _ID = range(7)
+
+
+def _action(policy: Policy, category: str) -> int:
+  if policy is Policy.DROP or policy is Policy.COARSEN:
+    return _NOTHING
+  if policy is Policy.KEEP:
+    return _KEEP
+  if policy is Policy.SCRUB:
+    return _SCRUB
+  return {'email': _EMAIL, 'phone': _PHONE, 'name': _NAME}.get(category, _ID)
+
+
+_FIELD_ACTIONS: dict = {}
+for (_model, _field), (_policy, _category) in _FIELD_RULES.items():
+  _FIELD_ACTIONS.setdefault(_model, {})[_field] = (_action(_policy, _category), _category)
 _PSEUDONYM_HEX = 32     # 128 bits
 _TOKEN_HEX = 12         # in-text tokens: short, still keyed (not reversible without the key)
 _MEMO_ENTRIES = 65536   # memoized pseudonyms / tokens per shield (each dict cleared when full)
@@ -142,20 +162,20 @@ class Shield:
     value = getattr(obj, field)
     if value is None:
       return None
-    policy, category = _FIELD_RULES[(type(obj), field)]
-    if policy is Policy.DROP or policy is Policy.COARSEN:
-      return None
-    if policy is Policy.KEEP:
-      return value
-    if policy is Policy.SCRUB:
+    action, category = _FIELD_ACTIONS[type(obj)][field]
+    if action == _ID:
+      return self.identifier(namespace or category, str(value))
+    if action == _SCRUB:
       return scrub(value)
-    if category == 'email':
+    if action == _NOTHING:
+      return None
+    if action == _EMAIL:
       return self.email(value)
-    if category == 'phone':
+    if action == _PHONE:
       return self.phone(value)
-    if category == 'name':
+    if action == _NAME:
       return self.name(value)
-    return self.identifier(namespace or category, str(value))
+    return value                      # _KEEP
 
   def full_name(self, obj: Any, first: str, last: str) -> Optional[Pseudonym]:
     """One pseudonym for 'first last' (both fields must be HASH)."""
@@ -361,15 +381,16 @@ class _PrivacyShieldFn(beam.DoFn):
 
   def __init__(self, config: PrivacyConfig):
     self._config = config
-    self._num_records = Metrics.counter(NAMESPACE, 'num_shielded')
-    self._num_failed = Metrics.counter(NAMESPACE, 'num_privacy_failed')
-    self._num_unexpected = Metrics.counter(NAMESPACE, f'num_unexpected_{STAGE}')
-    self._num_tokens = Metrics.counter(NAMESPACE, 'num_text_pii_tokens')
+    self._tally = CounterTally(_COUNTERS)
+    self._counts = self._tally.counts
 
   def setup(self):
     key = SecretRef.parse(self._config.hmac_key_ref).resolve_bytes()
     self._shield = Shield(key, self._config.hmac_key_id, self._config.default_phone_region)
     self._dead_letters = DeadLetterFactory(self._config.dead_letter)
+
+  def finish_bundle(self):
+    self._tally.flush()
 
   def process(self, record: ValidRecord):
     tokens_before = self._shield.num_tokens
@@ -377,20 +398,20 @@ class _PrivacyShieldFn(beam.DoFn):
       outputs = list(_SHIELDS[type(record.model)](
           self._shield, record, record.model, self._config.clock()))
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
-      self._num_failed.inc()
+      self._counts[NUM_FAILED] += 1
       yield beam.pvalue.TaggedOutput(
           DEAD_LETTER_TAG, self._dead_letters.from_raw(STAGE, record.raw, e, sub_id=record.sub_id))
       return
     except Exception as e:  # pylint: disable=broad-except
       # The deliberate last resort (STYLE rule 16): whatever else one record raises becomes its
       # counted dead letter, never a failed bundle. Nothing of the record is logged.
-      self._num_failed.inc()
-      self._num_unexpected.inc()
+      self._counts[NUM_FAILED] += 1
+      self._counts[NUM_UNEXPECTED] += 1
       yield beam.pvalue.TaggedOutput(
           DEAD_LETTER_TAG, self._dead_letters.from_raw(STAGE, record.raw, e, sub_id=record.sub_id))
       return
-    self._num_tokens.inc(self._shield.num_tokens - tokens_before)
-    self._num_records.inc(len(outputs))
+    self._counts[NUM_TOKENS] += self._shield.num_tokens - tokens_before
+    self._counts[NUM_SHIELDED] += len(outputs)
     yield from outputs
 
 

@@ -19,8 +19,12 @@ from schemas.types import FlexDatetime
 from transforms.config import ValidationConfig
 from transforms.dead_letter import DEAD_LETTER_TAG, VALID_TAG, DeadLetterFactory
 from transforms.metrics import NAMESPACE
+from transforms.tally import CounterTally
 
 STAGE = 'validate'
+NUM_VALID, NUM_INVALID, NUM_UNEXPECTED = 'num_valid', 'num_invalid', f'num_unexpected_{STAGE}'
+NUM_ENVELOPES, NUM_ENVELOPE_RECORDS = 'num_envelopes', 'num_envelope_records'
+_COUNTERS = (NUM_VALID, NUM_INVALID, NUM_UNEXPECTED, NUM_ENVELOPES, NUM_ENVELOPE_RECORDS)
 # Sources whose messages are records (the context sources feed side inputs, not this stage).
 RECORD_SOURCES = ('tiktok', 'facebook', 'shopify', 'daraz')
 
@@ -218,15 +222,15 @@ class _ValidateFn(beam.DoFn):
 
   def __init__(self, config: ValidationConfig):
     self._config = config
-    self._num_valid = Metrics.counter(NAMESPACE, 'num_valid')
-    self._num_invalid = Metrics.counter(NAMESPACE, 'num_invalid')
-    self._num_unexpected = Metrics.counter(NAMESPACE, f'num_unexpected_{STAGE}')
-    self._num_envelopes = Metrics.counter(NAMESPACE, 'num_envelopes')
-    self._num_envelope_records = Metrics.counter(NAMESPACE, 'num_envelope_records')
+    self._tally = CounterTally(_COUNTERS)
+    self._counts = self._tally.counts
     self._num_invalid_by_class = {}
 
   def setup(self):
     self._dead_letters = DeadLetterFactory(self._config.dead_letter)
+
+  def finish_bundle(self):
+    self._tally.flush()
 
   def process(self, raw: RawRecord):
     try:
@@ -243,21 +247,21 @@ class _ValidateFn(beam.DoFn):
       # The deliberate last resort (STYLE rule 16): whatever else one record raises becomes its
       # counted dead letter, never a failed bundle (which would replay the same record forever).
       # Nothing of the record is logged; the dead letter keeps it encrypted.
-      self._num_unexpected.inc()
+      self._counts[NUM_UNEXPECTED] += 1
       yield self._dead_letter(raw, e)
       return
     if len(records) != 1 or records[0].sub_id:
-      self._num_envelopes.inc()
-      self._num_envelope_records.inc(len(records))
+      self._counts[NUM_ENVELOPES] += 1
+      self._counts[NUM_ENVELOPE_RECORDS] += len(records)
     for record in records:
       if isinstance(record, InvalidSubRecord):
         yield self._dead_letter(record.raw, record.error, record.sub_id)
       else:
-        self._num_valid.inc()
+        self._counts[NUM_VALID] += 1
         yield record
 
   def _dead_letter(self, raw: Any, error: BaseException, sub_id: str = ''):
-    self._num_invalid.inc()
+    self._counts[NUM_INVALID] += 1
     name = type(error).__name__
     counter = self._num_invalid_by_class.get(name)
     if counter is None:

@@ -112,3 +112,29 @@ def test_pickling_a_record_gives_an_equal_record_with_the_same_times():
         if hasattr(obj, name) and getattr(obj, name) is not None:
           assert getattr(other, name).tzinfo == getattr(obj, name).tzinfo
           assert getattr(other, name).utcoffset() == getattr(obj, name).utcoffset()
+
+
+@pytest.mark.parametrize('record', _records(), ids=lambda r: type(r).__name__)
+def test_the_fast_init_builds_what_the_dataclass_init_builds(record):
+  """schemas.normalized replaces each record class's __init__ (slot writes); same signature,
+  same defaults, same record, positional or by keyword, and missing arguments still refused."""
+  import inspect
+  cls = type(record)
+  fields = dataclasses.fields(cls)
+  values = {f.name: getattr(record, f.name) for f in fields}
+  assert cls(**values) == record
+  assert cls(*values.values()) == record
+  params = inspect.signature(cls).parameters
+  assert list(params) == [f.name for f in fields]
+  for f in fields:
+    default = params[f.name].default
+    assert default == (inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
+  required = [f.name for f in fields if f.default is dataclasses.MISSING]
+  minimal = cls(**{n: values[n] for n in required})
+  for f in fields:
+    if f.default is not dataclasses.MISSING:
+      assert getattr(minimal, f.name) == f.default
+  with pytest.raises(TypeError):
+    cls(**{n: values[n] for n in required[1:]})
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    setattr(record, fields[0].name, 'x')
