@@ -1,10 +1,23 @@
-"""Benchmark: N demo events through Kafka → the graph (no embeddings) → output/DLQ topics.
+"""Side by side in one run: N demo events (no embeddings) through five ways of running the stages.
 
-Prints records/s and peak memory for the DirectRunner (bounded read) and Flink [local]
-(streaming, timed until every output has arrived), and the ratio to a plain kafka-python
-consumer reading the same raw topics in the same run. Needs the local stack (./run_local.sh start).
+    python -m benchmarks.bench_kafka_pipeline --events 100000
+        [--runners consumer,loop,direct,flink_local,flink_cluster] [--extra RUNNER:FLAG ...]
 
-    python -m benchmarks.bench_kafka_pipeline --events 100000 [--runners direct,flink]
+  consumer       a plain kafka-python consumer reading the raw topics once (the floor)
+  loop           a plain consume → stages → produce loop with the graph's own stage functions
+                 (benchmarks/plain_chain.py; the original design's Faust-style processor, the
+                 peer a user would otherwise write), at least once: commit after produce
+  direct         python -m pipeline on the DirectRunner (bounded: it ends when all is read)
+  flink_local    python -m pipeline on Flink [local] (streaming: timed to its last output)
+  flink_cluster  python -m pipeline submitted to the local Flink cluster (its TaskManager and
+                 the worker pool do the work: their CPU and memory are counted too)
+
+Each reads the same records with its own consumer group and writes into the same output topics.
+Printed per row: records, seconds from process start (JVMs, expansion, job submission
+included) to the last output, records/s, CPU-µs per record of every process involved (the
+process tree; for the cluster also the TaskManager and worker pool trees), the Python and JVM
+shares, peak RSS, output + DLQ messages, and the ratios to the plain loop (per wall second and per
+CPU-second). Needs the local stack; run it under the heavy lock (it starts JVMs and Flink jobs).
 """
 from __future__ import annotations
 
@@ -14,206 +27,220 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 
-from kafka import KafkaConsumer, TopicPartition
-
+from benchmarks.bench_profile import FLINK_CLUSTER, key_args, output_end_offsets, runner_args
+from benchmarks.proc_tree import TreeSampler, cluster_roots
 from tests.integration import pipeline_helpers as h
 
-# Benchmark-only keys: 32 bytes as hex, as the pipeline requires (connectors/secrets.py).
-SECRETS = {'dlq': ''.join(f'{i:02x}' for i in range(140, 172)), 'pseudonym': ''.join(f'{i:02x}' for i in range(101, 133))}
+RUNNERS = ('consumer', 'loop', 'direct', 'flink_local', 'flink_cluster')
 
 
-def common_args(tmp: str) -> list[str]:
-  """--no_embed and the two keys, as file references: worker-pool workers (Flink parallelism
-  above 1) do not inherit this process's environment."""
-  refs = []
-  for name, value in SECRETS.items():
-    path = os.path.join(tmp, f'{name}.key')
-    with open(path, 'w', encoding='utf-8') as f:
-      f.write(value)
-    os.chmod(path, 0o600)
-    refs.append(f'--{name}_key_ref=file:{path}')
-  return ['--no_embed', *refs]
-
-
-def _tree_rss_mb(root_pid: int) -> float:
-  """Resident memory of a process and all its descendants (Python, Java workers), in MB."""
-  children = {}
-  for pid in os.listdir('/proc'):
-    if not pid.isdigit():
-      continue
-    try:
-      with open(f'/proc/{pid}/stat', encoding='utf-8') as f:
-        ppid = int(f.read().rsplit(')', 1)[1].split()[1])
-      children.setdefault(ppid, []).append(int(pid))
-    except (OSError, ValueError, IndexError):
-      continue
-  total, stack = 0, [root_pid]
-  while stack:
-    pid = stack.pop()
-    try:
-      with open(f'/proc/{pid}/status', encoding='utf-8') as f:
-        for line in f:
-          if line.startswith('VmRSS:'):
-            total += int(line.split()[1])
-    except OSError:
-      pass
-    stack.extend(children.get(pid, ()))
-  return total / 1024
-
-
-class PeakMemory(threading.Thread):
-  def __init__(self, pid):
-    super().__init__(daemon=True)
-    self.pid, self.peak, self._done = pid, 0.0, threading.Event()
-
-  def run(self):
-    while not self._done.is_set():
-      self.peak = max(self.peak, _tree_rss_mb(self.pid))
-      time.sleep(0.5)
-
-  def stop(self):
-    self._done.set()
-    self.join()
-    return self.peak
-
-
-def plain_consumer(topics: list[str], expected: int) -> float:
-  """Seconds for kafka-python to read every message of the raw topics once."""
-  consumer = KafkaConsumer(bootstrap_servers=h.BOOTSTRAP, enable_auto_commit=False,
-                           consumer_timeout_ms=10000, fetch_max_bytes=52428800)
-  parts = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t)]
-  consumer.assign(parts)
-  consumer.seek_to_beginning(*parts)
-  started, n = time.perf_counter(), 0
-  while n < expected:
-    batch = consumer.poll(timeout_ms=1000, max_records=10000)
-    if not batch and time.perf_counter() - started > 120:
-      break
-    for records in batch.values():
-      n += len(records)
-  seconds = time.perf_counter() - started
-  consumer.close()
-  return seconds
-
-
-def output_count(topics) -> int:
-  consumer = KafkaConsumer(bootstrap_servers=h.BOOTSTRAP)
-  names = [topics.topic('out.social.posts'), topics.topic('out.market.orders'),
-           topics.topic('dlq.pipeline')]
-  parts = [TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t) or ()]
-  total = sum(consumer.end_offsets(parts).values())
-  consumer.close()
-  return total
-
-
-def run_pipeline(args: list[str], topics, expected_outputs: int, timeout_s: float, streaming: bool):
-  env = dict(os.environ)
-  log_path = os.path.join(h.REPO, '.local', 'logs', f'bench-pipeline-{uuid.uuid4().hex[:6]}.log')
-  log = open(log_path, 'w', encoding='utf-8')
-  print(f'  pipeline log: {log_path}', flush=True)
-  proc = subprocess.Popen([sys.executable, '-m', 'pipeline', *args], cwd=h.REPO, env=env,
-                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-  mem = PeakMemory(proc.pid)
-  mem.start()
+def run_child(kind: str, pipeline_args: list[str], events: int) -> dict:
+  """The consumer or the plain loop in a process of its own (so that its CPU and memory are
+  its own, start-up included, like the pipeline rows): records, outputs, seconds from start."""
   started = time.perf_counter()
+  proc = subprocess.Popen([sys.executable, '-m', 'benchmarks.bench_kafka_pipeline', '--child',
+                           kind, '--events', str(events), '--', *pipeline_args], cwd=h.REPO,
+                          stdout=subprocess.PIPE, text=True)
+  sampler = TreeSampler(proc.pid, interval_s=0.5)
+  sampler.start()
+  out, _ = proc.communicate(timeout=1800)
+  seconds = time.perf_counter() - started
+  sampler.stop()
+  line = next(x for x in out.splitlines() if x.startswith('RESULT '))
+  result = json.loads(line[len('RESULT '):])
+  result.update(seconds=seconds, cpu_s=sampler.total_cpu(), python_cpu_s=sampler.total_cpu(),
+                jvm_cpu_s=0.0, peak_rss_mb=sampler.peak_rss_mb)
+  return result
+
+
+def count_raw_records(bootstrap: str, topic_names: list[str]) -> int:
+  """Reads every message of the topics once with kafka-python, keeping nothing (the floor)."""
+  from kafka import KafkaConsumer, TopicPartition
+  consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                           fetch_max_bytes=52428800)
   try:
-    if streaming:
-      # Done when the outputs have reached the expected count and stopped growing for 30 s;
-      # the time is that of the last growth.
-      last_count, last_growth = -1, started
-      while time.perf_counter() - started < timeout_s:
-        count = output_count(topics)
-        now = time.perf_counter()
-        if count != last_count:
-          last_count, last_growth = count, now
-        elif count >= expected_outputs and now - last_growth > 30:
-          break
-        time.sleep(2)
-      seconds = last_growth - started
-    else:
-      proc.wait(timeout_s)
-      seconds = time.perf_counter() - started
+    parts = [TopicPartition(t, p) for t in topic_names
+             for p in sorted(consumer.partitions_for_topic(t) or ())]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    end = consumer.end_offsets(parts)
+    n, deadline = 0, time.monotonic() + 600
+    while any(consumer.position(tp) < end[tp] for tp in parts) and time.monotonic() < deadline:
+      for records in consumer.poll(timeout_ms=1000, max_records=10000).values():
+        n += len(records)
+    return n
   finally:
-    h.stop_pipeline(proc)
-  return seconds, mem.stop(), output_count(topics)
+    consumer.close()
+
+
+def child_main(kind: str, events: int, pipeline_args: list[str]) -> int:
+  """--child consumer|loop: run one of the two plain rows and print RESULT {json}."""
+  from benchmarks.plain_chain import PlainStages, plain_loop
+  from pipeline.__main__ import build_graph_config
+  from pipeline.runners import plan_run
+  plan, options = plan_run(pipeline_args)
+  config = build_graph_config(options, plan)
+  sources = config.source_by_topic
+  if kind == 'consumer':
+    result = {'records': count_raw_records(config.kafka.bootstrap_servers, sorted(sources)),
+              'outputs': 0}
+  else:
+    stages = PlainStages(config.process)
+    outs = {'posts': config.posts_topic, 'orders': config.orders_topic,
+            'dead_letters': config.dlq_topic}
+    r = plain_loop(stages, config.kafka.bootstrap_servers, sources, outs,
+                   config.kafka.group_id, events)
+    result = {'records': r['records'], 'outputs': r['outputs']}
+  print('RESULT ' + json.dumps(result), flush=True)
+  return 0
+
+
+def run_pipeline(runner: str, args: list[str], out_topics: list[str], expected_out: int,
+                 timeout_s: float) -> dict:
+  """python -m pipeline ARGS, sampled; bounded runs end by themselves, streaming runs are
+  stopped once the outputs reached `expected_out` new messages and timed to the last one."""
+  env = dict(os.environ)
+  env['PATH'] = os.path.dirname(sys.executable) + os.pathsep + env.get('PATH', '')
+  log_path = os.path.join(h.REPO, '.local', 'logs', f'bench-pipeline-{uuid.uuid4().hex[:6]}.log')
+  before = output_end_offsets(out_topics)
+  cluster = runner.startswith('flink_cluster')
+  with open(log_path, 'w', encoding='utf-8') as log:
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, '-m', 'pipeline', *args], cwd=h.REPO, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    samplers = [TreeSampler(proc.pid, also=tuple(cluster_roots()) if cluster else ())]
+    for s in samplers:
+      s.start()
+    last_count, last_growth = before, started
+    try:
+      if runner.startswith('direct'):
+        proc.wait(timeout_s)
+        last_growth = time.perf_counter()
+      else:
+        while time.perf_counter() - started < timeout_s:
+          count = output_end_offsets(out_topics)
+          now = time.perf_counter()
+          if count != last_count:
+            last_count, last_growth = count, now
+          if count - before >= expected_out and now - last_growth > 3:
+            break
+          if now - last_growth > 120:
+            print(f'  {runner}: outputs stalled at {count - before} of {expected_out}')
+            break
+          if proc.poll() is not None and not cluster:
+            print(f'  {runner}: the pipeline exited with {proc.returncode}')
+            break
+          time.sleep(1)
+    finally:
+      h.stop_pipeline(proc)
+      if cluster:
+        _cancel_cluster_jobs(args)
+      for s in samplers:
+        s.stop()
+  cpu = {}
+  for s in samplers:
+    for kind, value in s.cpu_by_kind().items():
+      cpu[kind] = cpu.get(kind, 0.0) + value
+  return {'seconds': last_growth - started, 'outputs': output_end_offsets(out_topics) - before,
+          'cpu_s': sum(cpu.values()),
+          'python_cpu_s': sum(v for k, v in cpu.items() if k.startswith('python')),
+          'jvm_cpu_s': sum(v for k, v in cpu.items() if k.startswith('jvm')),
+          'peak_rss_mb': sum(s.peak_rss_mb for s in samplers), 'log': log_path,
+          'returncode': proc.returncode}
+
+
+def _cancel_cluster_jobs(args: list[str]) -> None:
+  from pipeline.flink_jobs import cancel_job, list_jobs
+  name = next(a.split('=', 1)[1] for a in args if a.startswith('--job_name='))
+  for job in list_jobs(FLINK_CLUSTER):
+    if job.get('name') == name and job.get('state') in ('RUNNING', 'CREATED', 'INITIALIZING'):
+      cancel_job(FLINK_CLUSTER, job['jid'])
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--events', type=int, default=100_000, help='demo events to publish')
-  parser.add_argument('--runners', default='direct,flink', help='comma list of direct, flink')
-  parser.add_argument('--direct-workers', type=int, default=12,
-                      help='DirectRunner worker threads (default 12: the read splits wait out '
-                      '--max_read_seconds side by side)')
-  parser.add_argument('--max-read-seconds', type=int, default=15,
-                      help='DirectRunner --max_read_seconds (default 15)')
-  parser.add_argument('--flink-parallelism', type=int, default=1,
-                      help='Flink [local] parallelism (default 1); above 1 the Python workers come '
-                      'from the stack\'s worker pool, one process per slot')
+  parser.add_argument('--runners', default=','.join(RUNNERS),
+                      help=f'comma list of {", ".join(RUNNERS)} (NAME@LABEL: again, with the '
+                      '--extra flags of NAME@LABEL)')
+  parser.add_argument('--extra', action='append', default=[], metavar='RUNNER:FLAG',
+                      help='an extra pipeline flag for one runner, e.g. flink_local:--parallelism=1')
+  parser.add_argument('--context', action='store_true',
+                      help='also enrich with weather and catalog snapshots (default: none)')
   parser.add_argument('--timeout', type=float, default=1800, help='seconds per runner at most')
+  parser.add_argument('--child', choices=('consumer', 'loop'), default=None,
+                      help='internal: run one plain row in this process (pipeline flags after --)')
+  parser.add_argument('pipeline_args', nargs='*', help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
+  if args.child:
+    return child_main(args.child, args.events, args.pipeline_args)
   h.kafka_or_fail()
+  from pipeline.context_files import write_context_files
   tmp = tempfile.mkdtemp(prefix='bench-kafka-')
   topics = h.make_topics(tmp)
+  extra = {}
+  for item in args.extra:
+    runner, _, flag = item.partition(':')
+    extra.setdefault(runner, []).append(flag)
+  rows = []
   try:
-    print(f'publishing {args.events} demo events ...', flush=True)
-    t0 = time.perf_counter()
+    print(f'load average {" ".join(f"{x:.1f}" for x in os.getloadavg())}; publishing '
+          f'{args.events:,} demo events ...', flush=True)
     h.publish_demo(topics, seed=5, events=args.events, malformed_share=0.02)
-    print(f'  published in {time.perf_counter() - t0:.1f}s', flush=True)
-    raw_topics = [topics.topic(n) for n in ('raw.tiktok.videos', 'raw.facebook.posts',
-                                            'raw.shopify.orders', 'raw.daraz.orders')]
-    plain_s = plain_consumer(raw_topics, args.events)
-    plain_rate = args.events / plain_s
-    print(f'plain kafka-python consumer: {args.events} records in {plain_s:.1f}s = {plain_rate:,.0f} records/s')
-    rows = []
-    expected_outputs = None
+    common = ['--no_embed', *key_args(tmp)]
+    if args.context:
+      weather, catalog, _, _ = write_context_files(
+          h.BOOTSTRAP, tmp, topics.topic('context.weather'), topics.topic('context.products'))
+      common += [f'--weather_snapshot={weather}', f'--product_catalog={catalog}']
+    out_topics = [topics.topic(n) for n in ('out.social.posts', 'out.market.orders', 'dlq.pipeline')]
+    expected_out = None
     for runner in args.runners.split(','):
-      group = f'bench-{uuid.uuid4().hex[:6]}'
-      processed = args.events
-      if runner == 'direct':
-        summary_path = os.path.join(tmp, 'direct-summary.json')
-        workers = [f'--direct_num_workers={args.direct_workers}']
-        if args.direct_workers > 1:
-          workers.append('--direct_running_mode=multi_threading')
-        pipeline_args = [*topics.pipeline_args(group), *common_args(tmp), f'--max_records={args.events}',
-                         f'--max_read_seconds={args.max_read_seconds}', *workers,
-                         f'--summary_json={summary_path}']
-        seconds, peak, outputs = run_pipeline(pipeline_args, topics, 0, args.timeout, streaming=False)
-        expected_outputs = outputs
-        with open(summary_path, encoding='utf-8') as f:
-          read = json.load(f)['read']
-        processed = read
-        if read != args.events:
-          print(f'  note: the bounded read took {read} of {args.events} records (Beam divides '
-                'them evenly over its splits; a split holding more stops at its share, the rest '
-                'stays in Kafka for the next run)')
-      elif runner == 'flink':
-        # Outputs already in the topics from the direct run count too.
-        before = output_count(topics)
-        # At least what the DirectRunner produced (it may have read a little less than all).
-        want = before + (expected_outputs or args.events)
-        pipeline_args = ['--runner=FlinkRunner', '--flink_master=[local]', *topics.pipeline_args(group),
-                         *common_args(tmp)]
-        if args.flink_parallelism > 1:
-          # One Python SDK worker process per slot, from the stack's worker pool (LOOPBACK
-          # would run every slot's Python in this one process, under one GIL).
-          pipeline_args += [f'--parallelism={args.flink_parallelism}', '--environment_type=EXTERNAL',
-                            '--environment_config=localhost:50000']
-        seconds, peak, outputs = run_pipeline(pipeline_args, topics, want, args.timeout, streaming=True)
-        outputs -= before
+      load = os.getloadavg()[0]
+      name = runner.split('@', 1)[0]
+      if name in ('consumer', 'loop'):
+        result = run_child(name, [*topics.pipeline_args(f'{name}-{uuid.uuid4().hex[:6]}'), *common],
+                           args.events)
+        if name == 'loop':
+          expected_out = result['outputs']
+      elif name in ('direct', 'flink_local', 'flink_cluster'):
+        pipeline_args = [*runner_args(name), *topics.pipeline_args(f'bench-{uuid.uuid4().hex[:6]}'),
+                         *common, *extra.get(runner, [])]
+        if name == 'flink_cluster':
+          pipeline_args += ['--detached', f'--job_name=bench-{uuid.uuid4().hex[:6]}']
+        result = run_pipeline(name, pipeline_args, out_topics,
+                              expected_out or int(args.events * 1.3), args.timeout)
+        result['records'] = args.events
+        if expected_out is None and name == 'direct':
+          expected_out = result['outputs']
       else:
-        raise SystemExit(f'unknown runner {runner}')
-      rate = processed / seconds
-      rows.append((runner, seconds, rate, peak, outputs))
-      print(f'{runner:>7}: {processed} records in {seconds:.1f}s (incl. startup) = {rate:,.0f} records/s, '
-            f'peak RSS {peak:,.0f} MB, {outputs} output+DLQ messages, '
-            f'{rate / plain_rate:.3f} x plain consumer', flush=True)
+        raise SystemExit(f'unknown runner {runner!r}; one of {RUNNERS}')
+      result['load'] = (load, os.getloadavg()[0])
+      rows.append((runner, result))
+      n = max(1, result['records'])
+      print(f'{runner}: {result["records"]:,} records in {result["seconds"]:.1f} s = '
+            f'{n / result["seconds"]:,.0f} records/s, {1e6 * result["cpu_s"] / n:.0f} CPU-µs per '
+            f'record, peak RSS {result["peak_rss_mb"]:,.0f} MB, {result.get("outputs", 0):,} '
+            f'output + DLQ messages{"  log " + result["log"] if "log" in result else ""}', flush=True)
   finally:
     h.delete_topics(topics)
+  loop = dict(rows).get('loop')
+  print('\n| run | records | seconds (from process start) | records/s | CPU-µs per record (all '
+        'processes) | of which Python / JVM | peak RSS MB | output + DLQ messages | records/s '
+        'vs loop | records per CPU-s vs loop | load average |')
+  print('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+  for runner, r in rows:
+    n = max(1, r['records'])
+    rate, per_cpu = n / r['seconds'], n / max(1e-9, r['cpu_s'])
+    vs = (f'{rate / (loop["records"] / loop["seconds"]):.2f} | '
+          f'{per_cpu / (loop["records"] / loop["cpu_s"]):.2f}') if loop else '— | —'
+    print(f'| {runner} | {r["records"]:,} | {r["seconds"]:.1f} | {rate:,.0f} | '
+          f'{1e6 * r["cpu_s"] / n:.0f} | {1e6 * r["python_cpu_s"] / n:.0f} / '
+          f'{1e6 * r["jvm_cpu_s"] / n:.0f} | {r["peak_rss_mb"]:,.0f} | {r.get("outputs", 0):,} | '
+          f'{vs} | {r["load"][0]:.1f} → {r["load"][1]:.1f} |')
   return 0
 
 

@@ -276,6 +276,10 @@ def print_run(run: Run) -> None:
   print(f'records {sm["records"]}, {len([p for p in run.probes if p["probe"] == "read"])} read '
         f'bundles; idle inside processing {sm["idle_s"]:.1f} s; CPU s by process: {kinds}; '
         f'peak RSS {sm["peak_rss_mb"]:,.0f} MB')
+  hot = run.sampler.jvm_threads()
+  if hot:
+    print('JVM threads by CPU s (sampled every 3 s): ' + ', '.join(
+        f'{name} ({kind[4:]}) {cpu:.1f}' for kind, name, cpu in hot))
 
 
 def boundary_table(runner: str, runs: dict[str, Run], plain_us: float) -> None:

@@ -48,6 +48,25 @@ def _kind(pid: int) -> str:
   return 'other'
 
 
+def threads(pid: int) -> dict[int, tuple[str, float]]:
+  """{thread id: (thread name, CPU seconds)} of a process (Java names its threads)."""
+  out = {}
+  try:
+    tids = os.listdir(f'/proc/{pid}/task')
+  except OSError:
+    return out
+  for tid in tids:
+    try:
+      with open(f'/proc/{pid}/task/{tid}/stat', encoding='utf-8') as f:
+        text = f.read()
+    except OSError:
+      continue
+    name = text[text.index('(') + 1:text.rindex(')')]
+    fields = text.rsplit(')', 1)[1].split()
+    out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS)
+  return out
+
+
 def cluster_roots() -> list[int]:
   """The local stack's Flink TaskManager JVM and Python worker pool (they run cluster jobs)."""
   roots = []
@@ -100,6 +119,11 @@ class TreeSampler(threading.Thread):
     # process classified late (caught between fork and exec) counts as what it became.
     self._pid_samples: list[tuple[float, dict[int, float]]] = []
     self.peak_rss_kb = 0
+    # Per JVM thread: (pid, thread name) -> CPU seconds, refreshed every few seconds (a JVM's
+    # threads say where its CPU goes: the source, the data plane, GC, the JIT compiler).
+    self._jvm_threads: dict[tuple[int, int], tuple[str, float]] = {}
+    self._jvm_threads_first: dict[tuple[int, int], float] = {}
+    self._samples_taken = 0
     self._done = threading.Event()
 
   def run(self):
@@ -126,6 +150,14 @@ class TreeSampler(threading.Thread):
       self.cpu[pid] = st[1]
       rss += st[2]
     self._first_sample = False
+    self._samples_taken += 1
+    if self._samples_taken % 6 == 1:
+      for pid, kind in self.kinds.items():
+        if kind.startswith('jvm') and pid in self.cpu:
+          for tid, (name, cpu) in threads(pid).items():
+            self._jvm_threads[(pid, tid)] = (name, cpu)
+            self._jvm_threads_first.setdefault(
+                (pid, tid), cpu if kind == 'jvm:flink-taskmanager' and not self._spawned else 0.0)
     self.peak_rss_kb = max(self.peak_rss_kb, rss)
     self._pid_samples.append(
         (time.time(), {pid: cpu - self.first_cpu[pid] for pid, cpu in self.cpu.items()}))
@@ -145,6 +177,17 @@ class TreeSampler(threading.Thread):
   def stop(self):
     self._done.set()
     self.join()
+
+  def jvm_threads(self, top: int = 8) -> list[tuple[str, str, float]]:
+    """The JVM threads that used the most CPU: (process kind, thread name, CPU seconds); the
+    names are grouped with their numbers dropped (grpc-default-executor-3 → grpc-default-...)."""
+    import re  # pylint: disable=import-outside-toplevel
+    grouped: dict[tuple[str, str], float] = {}
+    for (pid, tid), (name, cpu) in self._jvm_threads.items():
+      key = (self.kinds.get(pid, '?'), re.sub(r'[-# ]?\d+$', '', name) or name)
+      grouped[key] = grouped.get(key, 0.0) + cpu - self._jvm_threads_first.get((pid, tid), 0.0)
+    ranked = sorted(grouped.items(), key=lambda kv: -kv[1])[:top]
+    return [(kind, name, cpu) for (kind, name), cpu in ranked]
 
   @property
   def peak_rss_mb(self) -> float:
