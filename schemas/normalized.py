@@ -281,37 +281,54 @@ def _row_function(cls, for_json: bool = False) -> Any:
   return function
 
 
-def _field_expression(expr: str, hint: Any, env: dict, for_json: bool = False) -> str:
+def _field_expression(expr: str, hint: Any, env: dict, for_json: bool = False,
+                      depth: int = 0) -> str:
+  """The expression of one field's row value; a nested record (Lineage, Pseudonym, Weather) is
+  written out inline as its dict, a tuple of records (order lines) element by element through
+  their own function: no call and lookup per nested record. `depth` names the walrus variable."""
+  v = f'v{depth}'
   optional = False
   if typing.get_origin(hint) is Union:
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     optional = len(args) < len(typing.get_args(hint))
     hint = args[0] if len(args) == 1 else Any
   if hint in _JSON_SCALARS:
-    return f'(v if type(v := {expr}) in _S else _to_row(v))'
+    return f'({v} if type({v} := {expr}) in _S else _to_row({v}))'
   if hint is datetime.datetime and for_json:
-    inner = '(v if type(v) is _DT and v.tzinfo is _UTC else _to_row(v))'
+    inner = f'({v} if type({v}) is _DT and {v}.tzinfo is _UTC else _to_row({v}))'
   elif hint is datetime.datetime:
-    inner = '(v.isoformat() if type(v) is _DT else _to_row(v))'
+    inner = f'({v}.isoformat() if type({v}) is _DT else _to_row({v}))'
   elif hint is decimal.Decimal:
-    inner = '(str(v) if type(v) is _DEC else _to_row(v))'
+    inner = f'(str({v}) if type({v}) is _DEC else _to_row({v}))'
+  elif dataclasses.is_dataclass(hint) and depth < 2:
+    env[hint.__name__] = hint
+    names = _FIELD_NAMES.get(hint) or _dataclass_field_names(hint)
+    hints = typing.get_type_hints(hint)
+    fields = ', '.join(f'{name!r}: {_field_expression(f"{v}.{name}", hints.get(name), env, for_json, depth + 1)}'
+                       for name in names)
+    inner = f'({{{fields}}} if type({v}) is {hint.__name__} else _to_row({v}))'
   elif dataclasses.is_dataclass(hint):
     env[hint.__name__] = hint
-    inner = (f'((_F.get({hint.__name__}) or _fn({hint.__name__}))(v) if type(v) is {hint.__name__}'
-             ' else _to_row(v))')
+    inner = (f'((_F.get({hint.__name__}) or _fn({hint.__name__}))({v}) if type({v}) is {hint.__name__}'
+             f' else _to_row({v}))')
   elif typing.get_origin(hint) is tuple:
     element = typing.get_args(hint)[0] if typing.get_args(hint) else Any
     if element is float:              # an embedding: 384 floats copied in one C call
-      inner = '(list(v) if type(v) is tuple else _to_row(v))'
+      inner = f'(list({v}) if type({v}) is tuple else _to_row({v}))'
     elif element in _JSON_SCALARS:    # hashtags, flags: each element checked
-      inner = '([x if type(x) in _S else _to_row(x) for x in v] if type(v) is tuple else _to_row(v))'
+      inner = f'([x if type(x) in _S else _to_row(x) for x in {v}] if type({v}) is tuple else _to_row({v}))'
+    elif dataclasses.is_dataclass(element):   # order lines
+      env[element.__name__] = element
+      name = element.__name__
+      inner = (f'([(_F.get({name}) or _fn({name}))(x) if type(x) is {name} else _to_row(x) for x in {v}]'
+               f' if type({v}) is tuple else _to_row({v}))')
     else:
-      inner = '_to_row(v)'
+      inner = f'_to_row({v})'
   else:
-    inner = '_to_row(v)'
+    inner = f'_to_row({v})'
   if optional:
-    return f'(None if (v := {expr}) is None else {inner})'
-  return f'({inner} if (v := {expr}) is not None else None)'
+    return f'(None if ({v} := {expr}) is None else {inner})'
+  return f'({inner} if ({v} := {expr}) is not None else None)'
 
 
 def json_row(value: Any) -> Any:

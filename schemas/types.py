@@ -10,13 +10,17 @@ import decimal
 import re
 from typing import Annotated, Any, Optional
 
-from pydantic import BeforeValidator, ConfigDict, Field, PlainValidator, StringConstraints, WrapValidator
+from pydantic import (BeforeValidator, ConfigDict, Field, PlainValidator, StringConstraints, TypeAdapter,
+                      ValidationError)
+from pydantic_core import PydanticKnownError
 
 # Shared by every source model: tolerate unknown fields (and drop them: unknown fields may hold
-# PII the policy table has never seen), reject NaN/Infinity, keep strings as written.
+# PII the policy table has never seen), reject NaN/Infinity, keep strings as written. Only keys
+# go through pydantic's string cache: values rarely repeat, and caching them cost the record path
+# ~10% (measured interleaved with the other stages, benchmarks/record_path.py).
 SOURCE_MODEL_CONFIG = ConfigDict(
     extra='ignore', allow_inf_nan=False, populate_by_name=True, frozen=True,
-    str_max_length=1_000_000, coerce_numbers_to_str=False)
+    str_max_length=1_000_000, coerce_numbers_to_str=False, cache_strings='keys')
 
 _NULL_STRINGS = frozenset(('', 'null', 'none', 'None', 'NULL'))
 # Lazada/Daraz: "2014-10-15 19:12:15 +0800" (space before the offset), which pydantic rejects.
@@ -130,9 +134,11 @@ def _to_utc(value: Optional[datetime.datetime]) -> Optional[datetime.datetime]:
   return value.astimezone(_UTC)
 
 
-def _flex_datetime_validator(value: Any, handler: Any) -> Optional[datetime.datetime]:
-  """FlexDatetime in one call: the common ISO writings read directly; everything else prepared
-  by _flex_datetime and, if still text, parsed by pydantic (its errors unchanged), then UTC."""
+def _flex_datetime_validator(value: Any) -> Optional[datetime.datetime]:
+  """FlexDatetime in one call (a PlainValidator: a wrap validator costs pydantic a handler object
+  per field): the common ISO writings read directly; everything else prepared by _flex_datetime
+  and, if still not a datetime, parsed by pydantic's own lax datetime validation, whose error is
+  raised as the same pydantic error (type, message and context), then converted to UTC."""
   if type(value) is str:
     text = value
     if not _ISO_WITH_OFFSET.fullmatch(text):
@@ -148,7 +154,11 @@ def _flex_datetime_validator(value: Any, handler: Any) -> Optional[datetime.date
   value = _flex_datetime(value)
   if value is None or type(value) is datetime.datetime:
     return value
-  return _to_utc(handler(value))
+  try:
+    return _to_utc(_PYDANTIC_DATETIME.validate_python(value))
+  except ValidationError as e:
+    error = e.errors(include_url=False, include_input=False)[0]
+    raise PydanticKnownError(error['type'], error.get('ctx')) from None
 
 
 def _lax_bool(value: Any) -> Any:
@@ -170,7 +180,8 @@ FacebookId = Annotated[str, Field(coerce_numbers_to_str=True),
                        StringConstraints(strip_whitespace=True,
                                          pattern=r'^[0-9]{1,40}(?:_[0-9]{1,40})?$')]
 Money = Annotated[Optional[decimal.Decimal], PlainValidator(_money)]
-FlexDatetime = Annotated[Optional[datetime.datetime], WrapValidator(_flex_datetime_validator)]
+FlexDatetime = Annotated[Optional[datetime.datetime], PlainValidator(_flex_datetime_validator)]
+_PYDANTIC_DATETIME = TypeAdapter(datetime.datetime)
 LaxBool = Annotated[Optional[bool], BeforeValidator(_lax_bool)]
 NullableStr = Annotated[Optional[str], BeforeValidator(_null_string_to_none)]
 # Counts and other integers: within 64 bits, as every sink stores them (Weaviate int, orjson).

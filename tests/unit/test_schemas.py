@@ -115,3 +115,65 @@ def test_fields_with_personal_looking_names_are_marked_pii():
       if looks_personal and field not in marked and (model.__name__, field) not in _NOT_PII:
         missing.append(f'{model.__name__}.{field}')
   assert missing == []
+
+
+def _wrap_flex_datetime(value, handler):
+  """The FlexDatetime validator as it was (a WrapValidator handing odd text to pydantic): the
+  reference the one-call PlainValidator must match, value for value and error for error."""
+  from schemas.types import _ISO_WITH_OFFSET, _SPACED_OFFSET, _flex_datetime, _to_utc
+  if type(value) is str:
+    text = value
+    if not _ISO_WITH_OFFSET.fullmatch(text):
+      m = _SPACED_OFFSET.match(text)
+      text = f'{m.group(1)}T{m.group(2)}{m.group(3)}:{m.group(4)}' if m else None
+    if text is not None:
+      try:
+        parsed = datetime.datetime.fromisoformat(text)
+      except ValueError:
+        pass
+      else:
+        return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
+  value = _flex_datetime(value)
+  if value is None or type(value) is datetime.datetime:
+    return value
+  return _to_utc(handler(value))
+
+
+_TIME_WRITINGS = [
+    '2026-11-28T12:09:42+06:00', '2014-09-20T12:59:48+0000', '2026-11-28T06:00:31.000Z',
+    '2026-11-28T06:00:31.123456Z', '2014-10-15 19:12:15 +0800', '2014-10-15T19:12:15 +08:00',
+    ' 2026-11-28T12:09:42+06:00 ', '2026-11-28T12:09:42', '2026-11-28', '2026-11-28 12:09',
+    '20261128T120942Z', '2026-W48-1', '2026-13-01T00:00:00Z', '2026-11-28T25:00:00+06:00',
+    '2026-02-30T00:00:00Z', 'yesterday', '', ' ', 'null', 'None', 'NULL', '1764331200',
+    '1764331200000', '176433120', '17643312000000', '-1', '1e10', 1764331200, 1764331200000,
+    1764331200.5, 0, -5, 10 ** 20, -(10 ** 20), 2.5e15, True, False, None, ['yesterday'],
+    {'t': 1}, 'T12:00:00', '2026-11-28T12:09:42+25:00', '2026-11-28T12:09:42.1234567Z',
+    '0001-01-01T00:00:00Z', '9999-12-31T23:59:59Z', '२०२६-११-२८', 'x' * 300]
+
+
+@pytest.mark.parametrize('mode', ['json', 'python'])
+def test_flex_datetime_is_what_the_wrap_validator_was(mode):
+  from typing import Annotated, Optional
+  from pydantic import WrapValidator
+  from schemas.types import FlexDatetime, SOURCE_MODEL_CONFIG
+
+  class Now(BaseModel):
+    model_config = SOURCE_MODEL_CONFIG
+    at: FlexDatetime = None
+
+  class Before(BaseModel):
+    model_config = SOURCE_MODEL_CONFIG
+    at: Annotated[Optional[datetime.datetime], WrapValidator(_wrap_flex_datetime)] = None
+
+  def outcome(model, value):
+    try:
+      if mode == 'json':
+        got = model.model_validate_json(json.dumps({'at': value}))
+      else:
+        got = model.model_validate({'at': value})
+    except ValidationError as e:
+      return [(err['loc'], err['type'], err['msg']) for err in e.errors(include_url=False)]
+    return got.at, got.at.utcoffset() if got.at is not None else None
+
+  for value in _TIME_WRITINGS:
+    assert outcome(Now, value) == outcome(Before, value), value
