@@ -6,9 +6,10 @@ options once; `runner_defaults` then adds only what the user did not give. Flink
 
 * parallelism: the cluster's free task slots (the local stack's one TaskManager: all its
   slots), or for `[local]` the machine's cores, which is what Flink's own local environment
-  uses. Each parallel Python stage gets its own Python process: the worker pool's on the
-  cluster, `use_loopback_process_worker` on `[local]` (LOOPBACK would run every slot's Python
-  as threads of this process, under one GIL).
+  uses. Each slot gets its own Python process: `--sdk_worker_parallelism` (Beam's default, 1,
+  has all slots of a TaskManager share one Python worker, one GIL), processes from the worker
+  pool on the cluster and `use_loopback_process_worker` on `[local]` (LOOPBACK would start
+  them as threads of this process).
 * checkpoints every 10 s: offsets are committed when a checkpoint completes, so the interval
   bounds how much a restart re-reads.
 """
@@ -107,6 +108,8 @@ def runner_defaults(plan: Plan, free_slots: Callable[[str], Optional[int]] = clu
       extra.append(f'--parallelism={parallelism}')
     else:
       parallelism = plan.options.view_as(FlinkRunnerOptions).parallelism
+    if (parallelism or 1) > 1:
+      default('sdk_worker_parallelism', parallelism)
     if '--streaming' not in given:
       extra.append('--streaming')
     if plan.flink_local:

@@ -59,6 +59,8 @@ def test_flink_local_runs_one_python_process_per_core():
   # Threads of one process would share one GIL: each slot gets its own worker process.
   experiments = options.view_as(DebugOptions).experiments or []
   assert (LOOPBACK_PROCESS_WORKER in experiments) == (os.cpu_count() > 1)
+  # Beam's default, 1, would give all slots one Python worker between them.
+  assert int(options.view_as(PortableOptions).sdk_worker_parallelism) == os.cpu_count()
 
 
 def test_flink_cluster_parallelism_is_its_free_slots():
@@ -71,6 +73,7 @@ def test_flink_cluster_parallelism_is_its_free_slots():
   _, options = _with_defaults(['--runner=FlinkRunner', '--flink_master=localhost:8081'], free_slots)
   assert asked == ['localhost:8081']
   assert options.view_as(FlinkRunnerOptions).parallelism == 4
+  assert int(options.view_as(PortableOptions).sdk_worker_parallelism) == 4
   assert options.view_as(PortableOptions).environment_type == 'EXTERNAL'
   assert LOOPBACK_PROCESS_WORKER not in (options.view_as(DebugOptions).experiments or [])
 
@@ -86,6 +89,10 @@ def test_the_users_parallelism_and_environment_win():
   _, options = _with_defaults(['--runner=FlinkRunner', '--flink_master=localhost:8081',
                                '--parallelism=3'])
   assert options.view_as(FlinkRunnerOptions).parallelism == 3
+  assert int(options.view_as(PortableOptions).sdk_worker_parallelism) == 3
+  _, options = _with_defaults(['--runner=FlinkRunner', '--flink_master=localhost:8081',
+                               '--parallelism=3', '--sdk_worker_parallelism=1'])
+  assert int(options.view_as(PortableOptions).sdk_worker_parallelism) == 1
   _, options = _with_defaults(['--runner=FlinkRunner', '--flink_master=[local]',
                                '--environment_type=EXTERNAL', '--environment_config=localhost:50000'])
   assert options.view_as(PortableOptions).environment_type == 'EXTERNAL'
