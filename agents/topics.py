@@ -10,9 +10,11 @@ import os
 from typing import Mapping, Optional
 
 from pipeline import topics as pipeline_topics
+from schemas.registry import SOURCES as _REGISTRY
 
-# The sources the agents publish for, as spelled in the topics file's `source:` keys.
-SOURCES = ('tiktok', 'facebook', 'shopify', 'daraz', 'openweather', 'catalog')
+# The sources the agents publish for (every source of the registry), as spelled in the topics
+# file's `source:` keys.
+SOURCES = tuple(_REGISTRY)
 
 
 class TopicConfigError(ValueError):

@@ -42,7 +42,8 @@ from transforms.context import (ProductCatalogFile, ProductSideInput,  # noqa: E
                                 WeatherSideInput, WeatherSnapshotFile, product_catalog,
                                 weather_snapshot)
 from transforms.enrich import EnrichRecords, _EnrichFn  # noqa: E402
-from transforms.privacy import _SHIELDS, PrivacyShield, Shield  # noqa: E402
+from transforms.normalize import NORMALIZERS as _SHIELDS  # noqa: E402
+from transforms.privacy import PrivacyShield, Shield  # noqa: E402
 from transforms.validate import ValidateRecords, parse_raw  # noqa: E402
 
 

@@ -80,7 +80,8 @@ def demo_texts(events: int = 4000, seed: int = 7, distinct: bool = True) -> list
   from schemas.envelope import RawRecord
   from schemas.normalized import SocialPost
   from transforms.embed import embedding_text
-  from transforms.privacy import _SHIELDS, Shield
+  from transforms.normalize import NORMALIZERS as _SHIELDS
+  from transforms.privacy import Shield
   from transforms.validate import parse_raw
 
   data = demo.generate(seed=seed, events=events, malformed_share=0.0)

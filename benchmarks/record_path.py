@@ -59,7 +59,11 @@ class RecordPath:
     from pipeline.graph import _normalized_to_kv
     from transforms.config import DeadLetterConfig, EnrichConfig
     from transforms.enrich import _EnrichFn
-    from transforms.privacy import _SHIELDS, Shield
+    from transforms.privacy import Shield
+    try:      # the normalizers' module since the privacy split; before it, privacy._SHIELDS
+      from transforms.normalize import NORMALIZERS as _SHIELDS
+    except ImportError:
+      from transforms.privacy import _SHIELDS
     from transforms.validate import parse_raw
     weather_snapshot, product_catalog = _import_context()
     self.parse_raw, self.shields, self.to_kv = parse_raw, _SHIELDS, _normalized_to_kv

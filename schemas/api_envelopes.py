@@ -4,7 +4,8 @@ A raw message is normally one API object (one order, one post, one video). A pro
 forwards a whole documented response instead (a Daraz `GetOrder`/`GetOrders` body, a Shopify
 `{"order": …}` / `{"orders": […]}` body, a Graph `{"data": […]}` page, a TikTok
 `{"data": {"videos": […]}}` body) sends the records inside that envelope; validation unwraps them
-(transforms/validate.py), each becoming a record of its own. An error body (Daraz `code` other
+(transforms/validate.py), each becoming a record of its own. Each record source names its API's
+Envelope in schemas/registry.py. An error body (Daraz `code` other
 than "0", Graph `{"error": …}`, TikTok `error.code` other than "ok", Shopify `{"errors": …}`)
 holds no record: it becomes a dead letter naming the API's error by its code and type only
 (the API's free-text message may echo request values and stays inside the sealed payload).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 MAX_ENVELOPE_RECORDS = 500
 _MAX_CODE_CHARS = 64
@@ -37,19 +38,6 @@ class RecordsAt:
     return '.'.join(self.path)
 
 
-# Per record source, the documented shapes in the order they are tried (the first whose path
-# holds a list (many) or an object (one) is taken; Daraz GetOrders' `data` is an object holding
-# `orders`, so it is tried before GetOrder's `data`, the order itself).
-ENVELOPES: Mapping[str, tuple[RecordsAt, ...]] = {
-    'daraz': (RecordsAt(('data', 'orders'), True, 'Daraz GetOrders'),
-              RecordsAt(('data',), False, 'Daraz GetOrder')),
-    'shopify': (RecordsAt(('orders',), True, 'Shopify orders list'),
-                RecordsAt(('order',), False, 'Shopify order')),
-    'facebook': (RecordsAt(('data',), True, 'Graph page feed'),),
-    'tiktok': (RecordsAt(('data', 'videos'), True, 'TikTok video query/list'),),
-}
-
-
 def _code(value: Any) -> Optional[str]:
   """An error code or type as text, if it is an identifier; else None."""
   if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -65,33 +53,60 @@ def _describe(api: str, code: Any, *kinds: Any) -> str:
           + '; the response holds no record')
 
 
-def api_error(source: str, body: Mapping[str, Any]) -> Optional[str]:
-  """The API error an envelope reports, named by code and type, or None when it reports none."""
-  if source == 'daraz':
-    if 'code' in body and str(body['code']) != '0':
-      return _describe('daraz API', body['code'], body.get('type'))
-  elif source == 'facebook':
-    error = body.get('error')
-    if isinstance(error, Mapping):
-      return _describe('Graph API', error.get('code'), error.get('type'), error.get('error_subcode'))
-  elif source == 'tiktok':
-    error = body.get('error')
-    if isinstance(error, Mapping) and error.get('code') not in (None, '', 'ok'):
-      return _describe('TikTok API', error.get('code'))
-  elif source == 'shopify':
-    if 'errors' in body:
-      return _describe('Shopify API', None, 'errors')
+def _daraz_error(body: Mapping[str, Any]) -> Optional[str]:
+  if 'code' in body and str(body['code']) != '0':
+    return _describe('daraz API', body['code'], body.get('type'))
   return None
 
 
-def records_at(source: str, body: Mapping[str, Any]) -> Optional[tuple[RecordsAt, Any]]:
-  """(the shape, the list or object found there) of the first documented shape `body` has."""
-  for shape in ENVELOPES.get(source, ()):
-    value: Any = body
-    for key in shape.path:
-      value = value.get(key) if isinstance(value, Mapping) else None
-    if shape.many and isinstance(value, list):
-      return shape, value
-    if not shape.many and isinstance(value, Mapping):
-      return shape, value
+def _graph_error(body: Mapping[str, Any]) -> Optional[str]:
+  error = body.get('error')
+  if isinstance(error, Mapping):
+    return _describe('Graph API', error.get('code'), error.get('type'), error.get('error_subcode'))
   return None
+
+
+def _tiktok_error(body: Mapping[str, Any]) -> Optional[str]:
+  error = body.get('error')
+  if isinstance(error, Mapping) and error.get('code') not in (None, '', 'ok'):
+    return _describe('TikTok API', error.get('code'))
+  return None
+
+
+def _shopify_error(body: Mapping[str, Any]) -> Optional[str]:
+  return _describe('Shopify API', None, 'errors') if 'errors' in body else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Envelope:
+  """The documented responses of one API: the shapes holding records, in the order they are
+  tried (the first whose path holds a list (many) or an object (one) is taken), and how its
+  error bodies look. Each record source names its API's envelope (schemas/registry.py)."""
+  shapes: tuple[RecordsAt, ...]
+  error: Callable[[Mapping[str, Any]], Optional[str]]
+
+  def api_error(self, body: Mapping[str, Any]) -> Optional[str]:
+    """The API error the body reports, named by code and type, or None when it reports none."""
+    return self.error(body)
+
+  def records_at(self, body: Mapping[str, Any]) -> Optional[tuple[RecordsAt, Any]]:
+    """(the shape, the list or object found there) of the first documented shape `body` has."""
+    for shape in self.shapes:
+      value: Any = body
+      for key in shape.path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+      if shape.many and isinstance(value, list):
+        return shape, value
+      if not shape.many and isinstance(value, Mapping):
+        return shape, value
+    return None
+
+
+# Daraz GetOrders' `data` is an object holding `orders`, so it is tried before GetOrder's `data`,
+# which is the order itself.
+DARAZ = Envelope((RecordsAt(('data', 'orders'), True, 'Daraz GetOrders'),
+                  RecordsAt(('data',), False, 'Daraz GetOrder')), _daraz_error)
+SHOPIFY = Envelope((RecordsAt(('orders',), True, 'Shopify orders list'),
+                    RecordsAt(('order',), False, 'Shopify order')), _shopify_error)
+GRAPH = Envelope((RecordsAt(('data',), True, 'Graph page feed'),), _graph_error)
+TIKTOK = Envelope((RecordsAt(('data', 'videos'), True, 'TikTok video query/list'),), _tiktok_error)

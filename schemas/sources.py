@@ -329,16 +329,6 @@ class ProductMetadata(_Source):
   updated_at: FlexDatetime = None
 
 
-# Which model reads which source's messages, and what kind of normalized record it becomes.
-SOURCE_MODELS: dict[str, type[BaseModel]] = {
-    'tiktok': TikTokVideo,
-    'facebook': FacebookPost,
-    'shopify': ShopifyOrder,
-    'daraz': DarazOrder,
-    'openweather': OpenWeatherCurrent,
-    'catalog': ProductMetadata,
-}
-
 # Every source model class (nested ones included), for the PII-coverage test.
 ALL_SOURCE_MODELS: tuple[type[BaseModel], ...] = (
     TikTokVideo, FacebookActor, FacebookComment, FacebookCommentsEdge, FacebookLocation,
@@ -356,3 +346,11 @@ def pii_fields(model: type[BaseModel]) -> dict[str, str]:
       out[name] = str(extra['pii'])
   return out
 
+
+def __getattr__(name: str):
+  """SOURCE_MODELS: the registry's (schemas/registry.py), the one list of sources, under its old
+  import path; the same dict, not a copy."""
+  if name == 'SOURCE_MODELS':
+    from schemas.registry import SOURCE_MODELS  # pylint: disable=import-outside-toplevel
+    return SOURCE_MODELS
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

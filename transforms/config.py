@@ -23,7 +23,7 @@ class MissingPolicy(str, enum.Enum):
   FAIL = 'fail'      # send the record to the dead-letter queue
 
 
-def _check_ref(name: str, ref: str) -> None:
+def _check_ref(ref: str) -> None:
   SecretRef.parse(ref)  # raises SecretError with a helpful message
 
 
@@ -62,7 +62,7 @@ class DeadLetterConfig:
   max_message_bytes: int = KAFKA_DEFAULT_MAX_MESSAGE_BYTES
 
   def __post_init__(self):
-    _check_ref('key_ref', self.key_ref)
+    _check_ref(self.key_ref)
     if self.key_id is not None and not self.key_id.strip():
       raise ValueError('DeadLetterConfig.key_id must be non-empty when given')
     if self.max_payload_bytes < 1024:
@@ -82,7 +82,6 @@ class ValidationConfig:
   # None: the dead-letter config's max_payload_bytes, so a payload under the limit that fails
   # still fits the DLQ, and one over it becomes a reference dead letter.
   max_payload_bytes: Optional[int] = None
-  clock: Callable[[], datetime.datetime] = utc_now
 
   def __post_init__(self):
     if self.max_payload_bytes is None:
@@ -101,7 +100,7 @@ class PrivacyConfig:
   clock: Callable[[], datetime.datetime] = utc_now
 
   def __post_init__(self):
-    _check_ref('hmac_key_ref', self.hmac_key_ref)
+    _check_ref(self.hmac_key_ref)
     if len(self.default_phone_region) != 2:
       raise ValueError('PrivacyConfig.default_phone_region must be a 2-letter region code')
 

@@ -10,11 +10,10 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from pydantic_core import from_json, to_json
 
-from schemas.api_envelopes import MAX_ENVELOPE_RECORDS, api_error, records_at
+from schemas.api_envelopes import MAX_ENVELOPE_RECORDS
 from schemas.envelope import RawRecord
-from schemas.normalized import DeadLetter
-from schemas.sources import (DEFAULT_SOURCE_SCHEMA_VERSION, KNOWN_SOURCE_SCHEMA_VERSIONS,
-                             SOURCE_MODELS)
+from schemas.registry import RECORD_SOURCES, SOURCE_MODELS, SOURCES
+from schemas.sources import DEFAULT_SOURCE_SCHEMA_VERSION, KNOWN_SOURCE_SCHEMA_VERSIONS
 from schemas.types import FlexDatetime
 from transforms.config import ValidationConfig
 from transforms.dead_letter import DEAD_LETTER_TAG, VALID_TAG, DeadLetterFactory
@@ -25,8 +24,6 @@ STAGE = 'validate'
 NUM_VALID, NUM_INVALID, NUM_UNEXPECTED = 'num_valid', 'num_invalid', f'num_unexpected_{STAGE}'
 NUM_ENVELOPES, NUM_ENVELOPE_RECORDS = 'num_envelopes', 'num_envelope_records'
 _COUNTERS = (NUM_VALID, NUM_INVALID, NUM_UNEXPECTED, NUM_ENVELOPES, NUM_ENVELOPE_RECORDS)
-# Sources whose messages are records (the context sources feed side inputs, not this stage).
-RECORD_SOURCES = ('tiktok', 'facebook', 'shopify', 'daraz')
 
 
 class UnknownSchemaVersion(ValueError):
@@ -181,16 +178,19 @@ def _envelope(source: str, value: bytes):
   """(shape, records) of a documented response, None if `value` is not one; raises
   ApiErrorResponse / EnvelopeTooLarge. The value was size-checked; the parser is pydantic's
   own (as for a record: same numbers, same duplicate keys, NaN read and refused later)."""
+  envelope = SOURCES[source].envelope
+  if envelope is None:
+    return None
   try:
     body = from_json(value, allow_inf_nan=True)
   except ValueError:
     return None                       # not JSON: the record's own error says so
   if not isinstance(body, dict):
     return None
-  error = api_error(source, body)
+  error = envelope.api_error(body)
   if error is not None:
     raise ApiErrorResponse(error)
-  found = records_at(source, body)
+  found = envelope.records_at(body)
   if found is None:
     return None
   shape, records = found

@@ -5,7 +5,7 @@ import functools
 from typing import Callable
 
 from agents.demo.builders import Builder
-from schemas.sources import SOURCE_MODELS
+from schemas.registry import SOURCE_MODELS
 
 MALFORMED_KINDS = ('bad_json', 'truncated', 'wrong_type', 'missing_required')
 

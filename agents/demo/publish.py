@@ -8,13 +8,14 @@ from typing import Iterable, Optional, Sequence
 from agents.demo.records import DemoEvent
 from connectors.kafka_publisher import (BulkPublisher, KafkaPublisher, PublisherConfig,
                                         PublishError, topic_counts)
+from schemas.registry import CONTEXT_SOURCES
 
 BULK_LINGER_MS = 200                 # producer settings for publishing a demo load
 BULK_BATCH_BYTES = 2 * 1024 * 1024
 # The publishing clients a demo load can go through (`--client`); agents use kafka-python only.
 CLIENTS = {'librdkafka': BulkPublisher, 'kafka-python': KafkaPublisher}
 DEFAULT_CLIENT = 'librdkafka'
-_CONTEXT_SOURCES = (b'catalog', b'openweather')
+_CONTEXT_SOURCES = tuple(s.encode() for s in CONTEXT_SOURCES)   # the `source` header's values
 
 
 def publish(events: Iterable[DemoEvent], bootstrap_servers: str, *,

@@ -86,7 +86,7 @@ def privacy_config():
 
 def validation_config(**kwargs):
   from transforms.config import ValidationConfig
-  return ValidationConfig(dead_letter=dead_letter_config(), clock=fixed_clock, **kwargs)
+  return ValidationConfig(dead_letter=dead_letter_config(), **kwargs)
 
 
 def test_cipher():

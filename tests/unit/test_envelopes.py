@@ -16,7 +16,8 @@ from schemas.normalized import dead_letter_id
 from tests.unit import fakes
 from transforms.dead_letter import decode_kafka_message_envelope
 from transforms.metrics import NAMESPACE
-from transforms.privacy import _SHIELDS, PrivacyShield, _PrivacyShieldFn
+from transforms.normalize import NORMALIZERS
+from transforms.privacy import PrivacyShield, _PrivacyShieldFn
 from transforms.validate import ValidateRecords, ValidRecord, _ValidateFn, parse_raw
 
 # (source, fixture file, where its records are): every documented response in the test data.
@@ -86,7 +87,7 @@ def test_records_of_an_envelope_get_the_event_ids_they_get_alone():
     ids = []
     for record in records_of(fakes.load(name)):
       valid = parse_raw(fakes.raw_record(source, record), 2_000_000)
-      ids += [r.event_id for r in _SHIELDS[type(valid.model)](
+      ids += [r.event_id for r in NORMALIZERS[type(valid.model)](
           shield, valid, valid.model, fakes.FIXED_NOW)]
     assert len(set(ids)) == len(ids), f'{name}: each record its own event id'
     alone += ids          # (the Shopify fixtures share an order: same id in two of them)

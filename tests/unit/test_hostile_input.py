@@ -132,10 +132,11 @@ def test_privacy_routes_an_unexpected_exception_to_the_dead_letters(monkeypatch)
   import apache_beam as beam
   from apache_beam.testing.test_pipeline import TestPipeline
   from apache_beam.testing.util import assert_that, equal_to
-  from transforms import privacy
+  from schemas.sources import TikTokVideo
+  from transforms import normalize, privacy
   from transforms.validate import ValidateRecords
 
-  real = privacy._SHIELDS[privacy.TikTokVideo]
+  real = normalize.NORMALIZERS[TikTokVideo]
 
   def shield(s, rec, video, now):
     if rec.raw.offset == 2:
@@ -143,7 +144,7 @@ def test_privacy_routes_an_unexpected_exception_to_the_dead_letters(monkeypatch)
     if rec.raw.offset == 3:
       raise LookupError('lookup')
     yield from real(s, rec, video, now)
-  monkeypatch.setitem(privacy._SHIELDS, privacy.TikTokVideo, shield)
+  monkeypatch.setitem(normalize.NORMALIZERS, TikTokVideo, shield)
   records = [fakes.raw_record('tiktok', {'id': i, 'video_description': 'hi'}, i) for i in range(1, 5)]
   p = TestPipeline()
   valid = (p | beam.Create(records) | ValidateRecords(fakes.validation_config())).valid

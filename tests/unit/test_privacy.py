@@ -57,11 +57,11 @@ def test_free_text_scrubbed_with_stable_tokens():
 
 def _shielded(records):
   shield = fakes.test_shield()
-  from transforms.privacy import _SHIELDS
+  from transforms.normalize import NORMALIZERS
   out = []
   for raw in records:
     valid = parse_raw(raw, 10**7)
-    out += list(_SHIELDS[type(valid.model)](shield, valid, valid.model, fakes.FIXED_NOW))
+    out += list(NORMALIZERS[type(valid.model)](shield, valid, valid.model, fakes.FIXED_NOW))
   return out
 
 
@@ -110,11 +110,12 @@ def test_privacy_shield_pipeline_outputs_and_metrics():
 
 
 def test_a_failure_inside_the_shield_is_a_dead_letter(monkeypatch):
-  from transforms import privacy
+  from schemas.sources import TikTokVideo
+  from transforms import normalize
 
   def explode(*unused):
     raise ValueError('boom for 01712345678')
-  monkeypatch.setitem(privacy._SHIELDS, privacy.TikTokVideo, explode)
+  monkeypatch.setitem(normalize.NORMALIZERS, TikTokVideo, explode)
   raw = fakes.raw_record('tiktok', {'id': 5, 'video_description': 'hi'}, 3)
   p = TestPipeline()
   result = (p | beam.Create([raw]) | ValidateRecords(fakes.validation_config())).valid | PrivacyShield(

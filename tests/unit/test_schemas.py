@@ -7,8 +7,9 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from schemas.normalized import event_id
+from schemas.registry import SOURCE_MODELS
 from schemas.sources import (ALL_SOURCE_MODELS, DarazOrder, FacebookPost, OpenWeatherCurrent,
-                             ShopifyOrder, SOURCE_MODELS, TikTokVideo, pii_fields)
+                             ShopifyOrder, TikTokVideo, pii_fields)
 from tests.unit import fakes
 from transforms.privacy_policy import POLICY
 

@@ -153,9 +153,9 @@ def test_a_finding_is_the_same_token_in_every_writing():
 # --- through the record: names from every name field of the record --------------------------
 
 def _outputs(source, payload):
-  from transforms.privacy import _SHIELDS
+  from transforms.normalize import NORMALIZERS
   valid = parse_raw(fakes.raw_record(source, payload), 10**7)
-  return list(_SHIELDS[type(valid.model)](fakes.test_shield(), valid, valid.model, fakes.FIXED_NOW))
+  return list(NORMALIZERS[type(valid.model)](fakes.test_shield(), valid, valid.model, fakes.FIXED_NOW))
 
 
 def _leftovers(text: str) -> str:
