@@ -29,8 +29,10 @@ class RunSummary:
 
   @property
   def accounted(self) -> int:
-    """Raw records accounted for at validation: valid ones + validation dead letters."""
-    return self.get('num_valid') + self.get('num_dead_letters_out_validate')
+    """Raw messages accounted for at validation: valid records + validation dead letters, where
+    a documented API response (an envelope) counts once, not once per record it held."""
+    return (self.get('num_valid') + self.get('num_dead_letters_out_validate')
+            - self.get('num_envelope_records') + self.get('num_envelopes'))
 
   @property
   def normalized(self) -> int:

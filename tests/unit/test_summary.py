@@ -21,6 +21,18 @@ def test_reconciles_with_later_dead_letters():
   assert 'OK' in summary.render().splitlines()[-1]
 
 
+def test_an_envelope_counts_once_whatever_it_held():
+  """1 plain message + 1 Daraz GetOrders page of 3 orders (one invalid) + 1 empty Graph page:
+  3 messages read, 3 valid records, 2 validation dead letters (the plain one and the bad order)."""
+  counters = {'num_records_read': 3, 'num_valid': 3, 'num_dead_letters_out_validate': 2,
+              'num_envelopes': 2, 'num_envelope_records': 3, 'num_shielded': 3,
+              'num_orders_out': 2, 'num_posts_out': 1}
+  summary = RunSummary(counters, 1.0)
+  assert summary.accounted == 3
+  assert summary.reconciled
+  assert not RunSummary(dict(counters, num_envelopes=1), 1.0).reconciled
+
+
 def test_a_vanished_record_is_a_mismatch():
   counters = dict(BASE, num_posts_out=6)
   summary = RunSummary(counters, 1.0)
