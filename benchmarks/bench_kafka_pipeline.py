@@ -30,7 +30,8 @@ import tempfile
 import time
 import uuid
 
-from benchmarks.bench_profile import FLINK_CLUSTER, key_args, output_end_offsets, runner_args
+from benchmarks.bench_profile import (FLINK_CLUSTER, key_args, output_end_offsets, runner_args,
+                                      stop_tree)
 from benchmarks.proc_tree import TreeSampler, cluster_roots
 from tests.integration import pipeline_helpers as h
 
@@ -135,7 +136,7 @@ def run_pipeline(runner: str, args: list[str], out_topics: list[str], expected_o
             break
           time.sleep(1)
     finally:
-      h.stop_pipeline(proc)
+      stop_tree(proc)
       if cluster:
         _cancel_cluster_jobs(args)
       for s in samplers:

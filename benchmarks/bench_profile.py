@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -64,6 +65,16 @@ def runner_args(runner: str) -> list[str]:
   if runner == 'flink_cluster':
     return ['--runner=FlinkRunner', f'--flink_master={FLINK_CLUSTER}']
   raise SystemExit(f'unknown runner {runner!r}; one of {RUNNERS}')
+
+
+def stop_tree(proc: subprocess.Popen) -> None:
+  """Stops a pipeline started in a session of its own, and whatever of its group is left: a
+  JVM blocked in its shutdown hooks outlives the SIGTERM that ends its Python parent."""
+  h.stop_pipeline(proc)
+  try:
+    os.killpg(proc.pid, signal.SIGKILL)
+  except (ProcessLookupError, PermissionError):
+    pass
 
 
 def read_raw_records(topics, source_by_topic: dict[str, str]) -> tuple[list, float, float]:
@@ -177,12 +188,12 @@ def run_pipeline(runner: str, variant: str, label: str, args: list[str], expecte
               break
           time.sleep(1)
         run.stop_requested = time.time()
-        h.stop_pipeline(proc)
+        stop_tree(proc)
       else:
         proc.wait(timeout_s)
     finally:
       if proc.poll() is None:
-        h.stop_pipeline(proc)
+        stop_tree(proc)
       run.exited = time.time()
       run.sampler.stop()
   run.returncode = proc.returncode

@@ -146,7 +146,11 @@ class TreeSampler(threading.Thread):
         existing = self._first_sample and not (self._spawned and pid == self.root_pid)
         self.first_cpu[pid] = st[1] if existing else 0.0
       elif self.kinds[pid] in ('python', 'other', 'gone'):
-        self.kinds[pid] = _kind(pid)   # exec'd since (a fork that became a JVM or a worker)
+        # exec'd since (a fork that became a JVM or a worker); a process that is exiting (a
+        # zombie has no command line) keeps what it was.
+        kind = _kind(pid)
+        if kind not in ('other', 'gone'):
+          self.kinds[pid] = kind
       self.cpu[pid] = st[1]
       rss += st[2]
     self._first_sample = False
