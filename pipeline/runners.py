@@ -12,6 +12,11 @@ options once; `runner_defaults` then adds only what the user did not give. Flink
   them as threads of this process).
 * checkpoints every 10 s: offsets are committed when a checkpoint completes, so the interval
   bounds how much a restart re-reads.
+* SDK harness logs at WARN (`--default_sdk_harness_log_level`): the Kafka transforms' embedded
+  Java harness runs inside the Flink JVM and sets its root logger; at INFO, Flink's own start-up
+  logging filled the harness's log queue and every task thread blocked in
+  `BeamFnLoggingClient.publish` (jstack), a job that never read a record (seen twice in a row
+  with the sinks on, not once in four runs at WARN).
 """
 from __future__ import annotations
 
@@ -40,6 +45,7 @@ FLINK_JAVA17_OPENS = tuple(
                 'java.util.concurrent', 'sun.nio.ch', 'java.text', 'java.time'))
 FLINK_CHECKPOINT_INTERVAL_MS = 10_000
 WORKER_POOL_ADDRESS = 'localhost:50000'
+SDK_HARNESS_LOG_LEVEL = 'WARN'   # a name both SDKs know (Java's WARN, Python's alias of WARNING)
 # Beam's LOOPBACK environment starts each Python SDK worker as a thread of this process unless
 # this experiment asks for a process per worker.
 LOOPBACK_PROCESS_WORKER = 'use_loopback_process_worker'
@@ -102,6 +108,7 @@ def runner_defaults(plan: Plan, free_slots: Callable[[str], Optional[int]] = clu
     if not given & {'--job_server_jvm_properties', '--job_server_jvm_property'}:
       extra += [f'--job_server_jvm_properties={prop}' for prop in FLINK_JAVA17_OPENS]
     default('checkpointing_interval', FLINK_CHECKPOINT_INTERVAL_MS)
+    default('default_sdk_harness_log_level', SDK_HARNESS_LOG_LEVEL)
     parallelism = None
     if '--parallelism' not in given:
       parallelism = default_parallelism(plan, free_slots)

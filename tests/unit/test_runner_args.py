@@ -122,3 +122,16 @@ def test_process_workers_find_this_interpreter_first_on_path(monkeypatch):
   _with_defaults(['--runner=FlinkRunner', '--flink_master=[local]', '--parallelism=2',
                   f'--experiments={LOOPBACK_PROCESS_WORKER}'])
   assert os.environ['PATH'].split(os.pathsep)[0] == os.path.dirname(sys.executable)
+
+
+def test_flink_harness_logs_at_warn_unless_asked():
+  from apache_beam.options.pipeline_options import WorkerOptions
+  for master in ('[local]', 'localhost:8081'):
+    _, options = _with_defaults(['--runner=FlinkRunner', f'--flink_master={master}'],
+                                lambda master: 2)
+    assert options.view_as(WorkerOptions).default_sdk_harness_log_level == 'WARN'
+  _, options = _with_defaults(['--runner=FlinkRunner', '--flink_master=[local]',
+                               '--default_sdk_harness_log_level=INFO'])
+  assert options.view_as(WorkerOptions).default_sdk_harness_log_level == 'INFO'
+  _, options = _with_defaults([])
+  assert options.view_as(WorkerOptions).default_sdk_harness_log_level is None
