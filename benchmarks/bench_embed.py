@@ -54,7 +54,7 @@ def _dlq():
 
 
 def embed_config(backend, bucket, threads=None, **kwargs):
-  return EmbedConfig(_dlq(), backend=backend, bucket_size=bucket, threads=threads,
+  return EmbedConfig(backend=backend, bucket_size=bucket, threads=threads,
                      min_batch_size=BATCH, max_batch_size=BATCH, max_batch_duration_secs=None,
                      cache_size=0, **kwargs)
 
@@ -237,15 +237,15 @@ def bench_graph(events, rounds):
     pickle.dump(raws, f)
   dlq = _dlq()
   settings = [('no embeddings', None),
-              ('torch, no bucketing (before)', EmbedConfig(dlq, backend='torch', bucket_size=0,
+              ('torch, no bucketing (before)', EmbedConfig(backend='torch', bucket_size=0,
                                                            max_batch_duration_secs=None)),
               (f'{DEFAULT_EMBED_BACKEND}, bucketed (default)',
-               EmbedConfig(dlq, max_batch_duration_secs=None))]
+               EmbedConfig(max_batch_duration_secs=None))]
   results = {label: [] for label, _ in settings}
   for _ in range(rounds):
     for label, embed in settings:
-      config = ProcessConfig(ValidationConfig(dlq), PrivacyConfig(
-          hmac_key_ref='env:MILLIONX_BENCH_HMAC_KEY', dead_letter=dlq), EnrichConfig(dlq), embed)
+      config = ProcessConfig(dlq, ValidationConfig(), PrivacyConfig(
+          hmac_key_ref='env:MILLIONX_BENCH_HMAC_KEY'), EnrichConfig(), embed)
       t0 = time.perf_counter()
       with beam.Pipeline() as p:
         out = (p | beam.Create([path]) | 'Read' >> beam.FlatMap(_load_pickled)

@@ -80,7 +80,7 @@ def count_raw_records(bootstrap: str, topic_names: list[str]) -> int:
 def child_main(kind: str, events: int, pipeline_args: list[str]) -> int:
   """--child consumer|loop: run one of the two plain rows and print RESULT {json}."""
   from benchmarks.plain_chain import PlainStages, plain_loop
-  from pipeline.__main__ import build_graph_config
+  from pipeline.config_from_options import build_graph_config
   from pipeline.runners import plan_run
   plan, options = plan_run(pipeline_args)
   config = build_graph_config(options, plan)

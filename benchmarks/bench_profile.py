@@ -352,7 +352,7 @@ def main(argv=None) -> int:
     context = [f'--weather_snapshot={weather}', f'--product_catalog={catalog}']
     common = ['--no_embed', *key_args(tmp)]
 
-    from pipeline.__main__ import build_graph_config
+    from pipeline.config_from_options import build_graph_config
     from benchmarks.plain_chain import PlainStages, run_plain
     plan, options = plan_run([*topics.pipeline_args('unused'), *common, *context])
     graph_config = build_graph_config(options, plan)

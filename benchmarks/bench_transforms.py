@@ -69,9 +69,8 @@ def demo_inputs(n: int):
 
 def configs():
   dlq = DeadLetterConfig(key_ref='env:MILLIONX_BENCH_DLQ_KEY')
-  return (ValidationConfig(dlq), PrivacyConfig(hmac_key_ref='env:MILLIONX_BENCH_HMAC_KEY',
-                                               dead_letter=dlq),
-          EnrichConfig(dlq), dlq)
+  return (ValidationConfig(), PrivacyConfig(hmac_key_ref='env:MILLIONX_BENCH_HMAC_KEY'),
+          EnrichConfig(), dlq)
 
 
 def _load_pickled(path):
@@ -82,7 +81,7 @@ def _load_pickled(path):
 
 def bench_pipeline(raws_path, n, weather_path, catalog_path, runner_args, stages=True):
   """Wall seconds of one DirectRunner run: read the records, (validate, privacy, enrich), count."""
-  validation, privacy, enrich, _ = configs()
+  validation, privacy, enrich, dlq = configs()
   options = PipelineOptions(runner_args)
   started, cpu_started = time.perf_counter(), time.process_time()
   with beam.Pipeline(options=options) as p:
@@ -90,21 +89,21 @@ def bench_pipeline(raws_path, n, weather_path, catalog_path, runner_args, stages
     if stages:
       weather = p | 'Weather' >> WeatherSideInput(WeatherSnapshotFile(weather_path))
       products = p | 'Products' >> ProductSideInput(ProductCatalogFile(catalog_path))
-      valid = (records | ValidateRecords(validation)).valid
-      shielded = valid | PrivacyShield(privacy)
+      valid = (records | ValidateRecords(validation, dlq)).valid
+      shielded = valid | PrivacyShield(privacy, dlq)
       records = (shielded.records
-                 | EnrichRecords(enrich, weather=weather, products=products)).records
+                 | EnrichRecords(enrich, dlq, weather=weather, products=products)).records
     _ = records | beam.combiners.Count.Globally()
   return time.perf_counter() - started, time.process_time() - cpu_started
 
 
 def bench_functions(raws, weather_items, catalog_items):
   """The same three stages as plain calls: per-element latency without the runner."""
-  _, privacy, enrich, _ = configs()
+  _, privacy, enrich, dlq = configs()
   shield = Shield(os.environ['MILLIONX_BENCH_HMAC_KEY'].encode())
   snap = weather_snapshot(weather_items, time_now())
   cat = product_catalog(catalog_items, time_now())
-  fn = _EnrichFn(enrich)
+  fn = _EnrichFn(enrich, dlq)
   fn.setup()
   fn.start_bundle()
   latencies, n_out = [], 0
@@ -152,8 +151,7 @@ def bench_embeddings(texts, batch_size, rounds):
   (the shared 2-core box is noisy: the minimum is the least disturbed run)."""
   from apache_beam.ml.inference.base import RunInference
   from transforms.embed import SentenceTransformerModelHandler, load_sentence_transformer
-  _, _, _, dlq = configs()
-  config = EmbedConfig(dlq, min_batch_size=batch_size, max_batch_size=batch_size,
+  config = EmbedConfig(min_batch_size=batch_size, max_batch_size=batch_size,
                        max_batch_duration_secs=None, cache_size=0)
   model = load_sentence_transformer(default_model_dir())
   model.encode(texts[:batch_size], batch_size=batch_size)  # warm-up

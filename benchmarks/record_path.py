@@ -13,6 +13,7 @@ with --profile N the top N functions of a cProfile of one round (by internal tim
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -69,7 +70,11 @@ class RecordPath:
     self.parse_raw, self.shields, self.to_kv = parse_raw, _SHIELDS, _normalized_to_kv
     self.shield = Shield(_HMAC_KEY.encode(), 'bench')
     self.snapshots = ([weather_snapshot(weather_items, _NOW)], [product_catalog(catalog_items, _NOW)])
-    self.enrich = _EnrichFn(EnrichConfig(DeadLetterConfig(key_ref='env:MILLIONX_BENCH_DLQ_KEY')))
+    dead_letter = DeadLetterConfig(key_ref='env:MILLIONX_BENCH_DLQ_KEY')
+    if 'dead_letter' in {f.name for f in dataclasses.fields(EnrichConfig)}:
+      self.enrich = _EnrichFn(EnrichConfig(dead_letter))   # trees before ProcessConfig held it
+    else:
+      self.enrich = _EnrichFn(EnrichConfig(), dead_letter)
     self.enrich.setup()
     self.enrich.start_bundle()
 

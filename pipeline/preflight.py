@@ -92,7 +92,7 @@ def check(graph_config, is_flink: bool, flink_local: bool, flink_master: Optiona
   needed = list(graph_config.source_by_topic) + [
       graph_config.posts_topic, graph_config.orders_topic, graph_config.dlq_topic]
   _check_kafka(kafka.bootstrap_servers, needed)
-  dead_letter = graph_config.process.validation.dead_letter
+  dead_letter = graph_config.process.dead_letter
   _check_dlq_size(kafka.bootstrap_servers, graph_config.dlq_topic, dead_letter.max_message_bytes)
   if is_flink and not flink_local:
     _check_flink_cluster(flink_master)

@@ -79,11 +79,9 @@ def _city(name: Optional[str]) -> Optional[str]:
 
 
 def _embed_query(args, text: str) -> list[float]:
-  from transforms.config import DeadLetterConfig, EmbedConfig
+  from transforms.config import EmbedConfig
   from transforms.embed import load_encoder
-  # The dead-letter key is only referenced, never resolved: a query makes no dead letters.
-  config = EmbedConfig(DeadLetterConfig(key_ref='env:MILLIONX_DLQ_KEY'), cache_size=0,
-                       **opts.embed_settings(args))
+  config = EmbedConfig(cache_size=0, **opts.embed_settings(args))
   return list(load_encoder(config).encode([text])[0])
 
 

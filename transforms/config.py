@@ -78,23 +78,24 @@ class DeadLetterConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ValidationConfig:
-  dead_letter: DeadLetterConfig
-  # None: the dead-letter config's max_payload_bytes, so a payload under the limit that fails
-  # still fits the DLQ, and one over it becomes a reference dead letter.
+  # None: the dead-letter config's max_payload_bytes (payload_limit), so a payload under the
+  # limit that fails still fits the DLQ, and one over it becomes a reference dead letter.
   max_payload_bytes: Optional[int] = None
 
   def __post_init__(self):
-    if self.max_payload_bytes is None:
-      object.__setattr__(self, 'max_payload_bytes', self.dead_letter.max_payload_bytes)
-    if self.max_payload_bytes <= 0:
+    if self.max_payload_bytes is not None and self.max_payload_bytes <= 0:
       raise ValueError('ValidationConfig.max_payload_bytes must be positive')
+
+  def payload_limit(self, dead_letter: DeadLetterConfig) -> int:
+    """The largest message value validated; a larger one becomes a dead letter."""
+    return (dead_letter.max_payload_bytes if self.max_payload_bytes is None
+            else self.max_payload_bytes)
 
 
 @dataclasses.dataclass(frozen=True)
 class PrivacyConfig:
   """hmac_key_ref: secret reference to the pseudonym key; hmac_key_id names it for rotation."""
   hmac_key_ref: str
-  dead_letter: DeadLetterConfig
   hmac_key_id: Optional[str] = None
   default_phone_region: str = 'BD'
   clock: Callable[[], datetime.datetime] = utc_now
@@ -120,7 +121,6 @@ class EnrichConfig:
   openweather_key_ref (live current weather), product_catalog (a file); each reloaded every
   *_refresh_s (None: once), as side inputs or in the DoFn (context_refresh).
   """
-  dead_letter: DeadLetterConfig
   weather_max_age_s: float = 3 * 3600
   missing_weather: MissingPolicy = MissingPolicy.FLAG
   missing_product: MissingPolicy = MissingPolicy.FLAG
@@ -171,7 +171,6 @@ class EmbedConfig:
   many texts, so short texts are not padded to the longest one; 0 = one padded batch.
   threads: intra-op threads of the model (torch or ONNX Runtime); None = the runtime's default.
   """
-  dead_letter: DeadLetterConfig
   model_dir: Optional[str] = None
   model_version: str = 'all-MiniLM-L6-v2@gt-0.1.0'
   min_batch_size: int = 1
@@ -214,7 +213,12 @@ class EmbedConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ProcessConfig:
-  """Everything ProcessRecords needs; embed=None skips embeddings (e.g. for a cheap test run)."""
+  """Everything ProcessRecords needs; embed=None skips embeddings (e.g. for a cheap test run).
+
+  dead_letter is held here once: every stage seals its dead letters with it, and the sinks'
+  failures (pipeline/sinks.py) and the preflight read it from here.
+  """
+  dead_letter: DeadLetterConfig
   validation: ValidationConfig
   privacy: PrivacyConfig
   enrich: EnrichConfig

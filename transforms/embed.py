@@ -29,7 +29,7 @@ from apache_beam.ml.inference.base import (KeyedModelHandler, ModelHandler, Pred
                                            RunInference)
 
 from schemas.normalized import Flag, MarketOrder, SocialPost, evolve
-from transforms.config import EmbedConfig, default_model_dir
+from transforms.config import DeadLetterConfig, EmbedConfig, default_model_dir
 from transforms.dead_letter import DeadLetterFactory
 from transforms.metrics import NAMESPACE, LatencyHistogram
 
@@ -302,13 +302,13 @@ class _UnexpectedEmbedError:
 class _SplitByTextFn(beam.DoFn):
   """(record, text) to embed, or the record flagged EMPTY_TEXT (no vector) on the main output."""
 
-  def __init__(self, config: EmbedConfig):
-    self._config = config
+  def __init__(self, dead_letter: DeadLetterConfig):
+    self._dead_letter_config = dead_letter
     self._num_empty = Metrics.counter(NAMESPACE, 'num_empty_text')
     self._unexpected = _UnexpectedEmbedError()
 
   def setup(self):
-    self._dead_letters = DeadLetterFactory(self._config.dead_letter)
+    self._dead_letters = DeadLetterFactory(self._dead_letter_config)
 
   def process(self, record):
     try:
@@ -328,13 +328,13 @@ class _SplitByTextFn(beam.DoFn):
 class _AttachEmbeddingFn(beam.DoFn):
   """(record, PredictionResult) → the record with its vector; an EmbedFailure → a dead letter."""
 
-  def __init__(self, config: EmbedConfig):
-    self._config = config
+  def __init__(self, dead_letter: DeadLetterConfig):
+    self._dead_letter_config = dead_letter
     self._num_failed = Metrics.counter(NAMESPACE, 'num_embedding_failed')
     self._unexpected = _UnexpectedEmbedError()
 
   def setup(self):
-    self._dead_letters = DeadLetterFactory(self._config.dead_letter)
+    self._dead_letters = DeadLetterFactory(self._dead_letter_config)
 
   def process(self, keyed):
     record, result = keyed
@@ -360,12 +360,12 @@ class _AttachEmbeddingFn(beam.DoFn):
 class _FailedBatchToDeadLettersFn(beam.DoFn):
   """RunInference's failed batches → one dead letter per record."""
 
-  def __init__(self, config: EmbedConfig):
-    self._config = config
+  def __init__(self, dead_letter: DeadLetterConfig):
+    self._dead_letter_config = dead_letter
     self._num_failed = Metrics.counter(NAMESPACE, 'num_embedding_failed')
 
   def setup(self):
-    self._dead_letters = DeadLetterFactory(self._config.dead_letter)
+    self._dead_letters = DeadLetterFactory(self._dead_letter_config)
 
   def process(self, failure):
     batch, error = failure[0], failure[1]
@@ -391,22 +391,24 @@ class EmbedRecords(beam.PTransform):
   once wrapped in KeyedModelHandler.
   """
 
-  def __init__(self, config: EmbedConfig, model_handler: Optional[ModelHandler] = None):
+  def __init__(self, config: EmbedConfig, dead_letter: DeadLetterConfig,
+               model_handler: Optional[ModelHandler] = None):
     super().__init__()
     self._config = config
+    self._dead_letter = dead_letter
     self._model_handler = model_handler or EmbeddingModelHandler(config)
 
   def expand(self, records) -> EmbedResult:
-    split = records | 'BuildScrubbedText' >> beam.ParDo(_SplitByTextFn(self._config)).with_outputs(
-        _TO_EMBED, _DEAD, main='no_text')
+    split = records | 'BuildScrubbedText' >> beam.ParDo(
+        _SplitByTextFn(self._dead_letter)).with_outputs(_TO_EMBED, _DEAD, main='no_text')
     embedded, failures = (
         split[_TO_EMBED]
         | 'RunInference' >> RunInference(KeyedModelHandler(self._model_handler))
         .with_exception_handling())
     attached = embedded | 'AttachEmbedding' >> beam.ParDo(
-        _AttachEmbeddingFn(self._config)).with_outputs(_DEAD, main='records')
+        _AttachEmbeddingFn(self._dead_letter)).with_outputs(_DEAD, main='records')
     failed_batches = failures.failed_inferences | 'FailedBatchesToDeadLetters' >> beam.ParDo(
-        _FailedBatchToDeadLettersFn(self._config))
+        _FailedBatchToDeadLettersFn(self._dead_letter))
     merged = (attached.records, split['no_text']) | 'MergeEmbeddedAndEmpty' >> beam.Flatten()
     dead_letters = ((split[_DEAD], attached[_DEAD], failed_batches)
                     | 'FlattenEmbedDeadLetters' >> beam.Flatten())

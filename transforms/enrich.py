@@ -23,7 +23,7 @@ import apache_beam as beam
 
 from schemas.normalized import Flag, MarketOrder, SocialPost, evolve, fill
 from transforms.cities import city_in_text, resolve_city
-from transforms.config import ContextRefresh, EnrichConfig, MissingPolicy
+from transforms.config import ContextRefresh, DeadLetterConfig, EnrichConfig, MissingPolicy
 from transforms.context import (InProcessSnapshots, ProductCatalog, SnapshotSideInput,
                                 WeatherSnapshot, newest, sources_of)
 from transforms.dead_letter import DEAD_LETTER_TAG, VALID_TAG, DeadLetterFactory
@@ -50,9 +50,11 @@ class EnrichResult(NamedTuple):
 
 class _EnrichFn(beam.DoFn):
 
-  def __init__(self, config: EnrichConfig, weather: Optional[InProcessSnapshots] = None,
+  def __init__(self, config: EnrichConfig, dead_letter: DeadLetterConfig,
+               weather: Optional[InProcessSnapshots] = None,
                catalog: Optional[InProcessSnapshots] = None):
     self._config = config
+    self._dead_letter_config = dead_letter
     self._in_process_sources = {k: v for k, v in (('weather', weather), ('catalog', catalog))
                                 if v is not None}
     self._max_age = datetime.timedelta(seconds=config.weather_max_age_s)
@@ -62,7 +64,7 @@ class _EnrichFn(beam.DoFn):
                               for key, source in self._in_process_sources.items()}
 
   def setup(self):
-    self._dead_letters = DeadLetterFactory(self._config.dead_letter)
+    self._dead_letters = DeadLetterFactory(self._dead_letter_config)
     self._in_process = {}
 
   def start_bundle(self):
@@ -191,22 +193,25 @@ class EnrichRecords(beam.PTransform):
   instead (tests, TestStream windows); a kind of context with neither is missed by every record.
   """
 
-  def __init__(self, config: EnrichConfig, weather: Optional[beam.PCollection] = None,
+  def __init__(self, config: EnrichConfig, dead_letter: DeadLetterConfig,
+               weather: Optional[beam.PCollection] = None,
                products: Optional[beam.PCollection] = None):
     super().__init__()
     self._config = config
+    self._dead_letter = dead_letter
     self._weather = weather
     self._products = products
 
   def expand(self, records) -> EnrichResult:
-    fn, side = enrich_fn_and_side_inputs(self._config, records.pipeline, self._weather,
-                                         self._products)
+    fn, side = enrich_fn_and_side_inputs(self._config, self._dead_letter, records.pipeline,
+                                         self._weather, self._products)
     outputs = records | 'AddWeatherAndProducts' >> beam.ParDo(fn, **side).with_outputs(
         DEAD_LETTER_TAG, main=VALID_TAG)
     return EnrichResult(outputs[VALID_TAG], outputs[DEAD_LETTER_TAG])
 
 
-def enrich_fn_and_side_inputs(config: EnrichConfig, pipeline: beam.Pipeline,
+def enrich_fn_and_side_inputs(config: EnrichConfig, dead_letter: DeadLetterConfig,
+                              pipeline: beam.Pipeline,
                               weather: Optional[beam.PCollection] = None,
                               products: Optional[beam.PCollection] = None):
   """(the enrich DoFn, the side-input kwargs of its ParDo), as the config's context_refresh
@@ -228,4 +233,4 @@ def enrich_fn_and_side_inputs(config: EnrichConfig, pipeline: beam.Pipeline,
     side['weather_snapshots'] = beam.pvalue.AsIter(weather)
   if products is not None:
     side['catalogs'] = beam.pvalue.AsIter(products)
-  return _EnrichFn(config, **in_process), side
+  return _EnrichFn(config, dead_letter, **in_process), side

@@ -18,7 +18,7 @@ from connectors.secrets import SecretRef, decode_key
 from schemas.normalized import Pseudonym
 from schemas.sources import ALL_SOURCE_MODELS, pii_fields
 from transforms import pii_text
-from transforms.config import PrivacyConfig
+from transforms.config import DeadLetterConfig, PrivacyConfig
 from transforms.dead_letter import DEAD_LETTER_TAG, VALID_TAG, DeadLetterFactory, derive_key_id
 from transforms.normalize import NORMALIZERS
 from transforms.privacy_policy import Policy, policy_of
@@ -187,15 +187,16 @@ class Shield:
 
 class _PrivacyShieldFn(beam.DoFn):
 
-  def __init__(self, config: PrivacyConfig):
+  def __init__(self, config: PrivacyConfig, dead_letter: DeadLetterConfig):
     self._config = config
+    self._dead_letter_config = dead_letter
     self._tally = CounterTally(_COUNTERS)
     self._counts = self._tally.counts
 
   def setup(self):
     key = SecretRef.parse(self._config.hmac_key_ref).resolve_bytes()
     self._shield = Shield(key, self._config.hmac_key_id, self._config.default_phone_region)
-    self._dead_letters = DeadLetterFactory(self._config.dead_letter)
+    self._dead_letters = DeadLetterFactory(self._dead_letter_config)
 
   def finish_bundle(self):
     self._tally.flush()
@@ -229,11 +230,12 @@ class PrivacyShield(beam.PTransform):
   A Facebook post yields one SocialPost for the post and one per comment in its comments edge.
   """
 
-  def __init__(self, config: PrivacyConfig):
+  def __init__(self, config: PrivacyConfig, dead_letter: DeadLetterConfig):
     super().__init__()
     self._config = config
+    self._dead_letter = dead_letter
 
   def expand(self, valid_records) -> PrivacyResult:
     outputs = valid_records | 'PseudonymizeAndScrub' >> beam.ParDo(
-        _PrivacyShieldFn(self._config)).with_outputs(DEAD_LETTER_TAG, main=VALID_TAG)
+        _PrivacyShieldFn(self._config, self._dead_letter)).with_outputs(DEAD_LETTER_TAG, main=VALID_TAG)
     return PrivacyResult(outputs[VALID_TAG], outputs[DEAD_LETTER_TAG])

@@ -90,18 +90,20 @@ class ProcessRecords(beam.PTransform):
     self._model_handler = model_handler
 
   def expand(self, raw_records) -> ProcessResult:
-    enrich, side = enrich_fn_and_side_inputs(self._config.enrich, raw_records.pipeline,
-                                             self._weather, self._products)
-    fused = _ValidatePrivacyEnrichFn(_ValidateFn(self._config.validation),
-                                     _PrivacyShieldFn(self._config.privacy), enrich)
+    config = self._config
+    enrich, side = enrich_fn_and_side_inputs(config.enrich, config.dead_letter,
+                                             raw_records.pipeline, self._weather, self._products)
+    fused = _ValidatePrivacyEnrichFn(_ValidateFn(config.validation, config.dead_letter),
+                                     _PrivacyShieldFn(config.privacy, config.dead_letter), enrich)
     outputs = raw_records | 'ValidatePrivacyEnrich' >> beam.ParDo(fused, **side).with_outputs(
         DEAD_LETTER_TAG, main=VALID_TAG)
     dead_letters = [outputs[DEAD_LETTER_TAG]]
     records = outputs[VALID_TAG]
-    if self._config.embed is not None:
+    if config.embed is not None:
       # Imported here: apache_beam.ml loads torch, which runs without embeddings never need.
       from transforms.embed import EmbedRecords  # pylint: disable=import-outside-toplevel
-      embedded = records | 'Embed' >> EmbedRecords(self._config.embed, self._model_handler)
+      embedded = records | 'Embed' >> EmbedRecords(config.embed, config.dead_letter,
+                                                    self._model_handler)
       records = embedded.records
       dead_letters.append(embedded.dead_letters)
     posts, orders = records | 'SplitPostsAndOrders' >> beam.Partition(_by_kind, 2)

@@ -15,7 +15,7 @@ from schemas.envelope import RawRecord
 from schemas.registry import RECORD_SOURCES, SOURCE_MODELS, SOURCES
 from schemas.sources import DEFAULT_SOURCE_SCHEMA_VERSION, KNOWN_SOURCE_SCHEMA_VERSIONS
 from schemas.types import FlexDatetime
-from transforms.config import ValidationConfig
+from transforms.config import DeadLetterConfig, ValidationConfig
 from transforms.dead_letter import DEAD_LETTER_TAG, VALID_TAG, DeadLetterFactory
 from transforms.metrics import NAMESPACE
 from transforms.tally import CounterTally
@@ -220,21 +220,22 @@ def _located(error: ValidationError, path: tuple) -> ValidationError:
 
 class _ValidateFn(beam.DoFn):
 
-  def __init__(self, config: ValidationConfig):
-    self._config = config
+  def __init__(self, config: ValidationConfig, dead_letter: DeadLetterConfig):
+    self._dead_letter_config = dead_letter
+    self._max_payload_bytes = config.payload_limit(dead_letter)
     self._tally = CounterTally(_COUNTERS)
     self._counts = self._tally.counts
     self._num_invalid_by_class = {}
 
   def setup(self):
-    self._dead_letters = DeadLetterFactory(self._config.dead_letter)
+    self._dead_letters = DeadLetterFactory(self._dead_letter_config)
 
   def finish_bundle(self):
     self._tally.flush()
 
   def process(self, raw: RawRecord):
     try:
-      records = parse_message(raw, self._config.max_payload_bytes)
+      records = parse_message(raw, self._max_payload_bytes)
     except (ValidationError, UnknownSchemaVersion, UnknownSource, EmptyPayload,
             PayloadTooLarge, ApiErrorResponse, EnvelopeTooLarge) as e:
       yield self._dead_letter(raw, e)
@@ -283,11 +284,12 @@ class ValidateRecords(beam.PTransform):
   messages read = num_valid + num_invalid - num_envelope_records + num_envelopes.
   """
 
-  def __init__(self, config: ValidationConfig):
+  def __init__(self, config: ValidationConfig, dead_letter: DeadLetterConfig):
     super().__init__()
     self._config = config
+    self._dead_letter = dead_letter
 
   def expand(self, raw_records) -> ValidateResult:
-    outputs = raw_records | 'ParseAndValidate' >> beam.ParDo(_ValidateFn(self._config)).with_outputs(
+    outputs = raw_records | 'ParseAndValidate' >> beam.ParDo(_ValidateFn(self._config, self._dead_letter)).with_outputs(
         DEAD_LETTER_TAG, main=VALID_TAG)
     return ValidateResult(outputs[VALID_TAG], outputs[DEAD_LETTER_TAG])

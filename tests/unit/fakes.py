@@ -81,12 +81,12 @@ def dead_letter_config(clock=fixed_clock):
 def privacy_config():
   from transforms.config import PrivacyConfig
   return PrivacyConfig(hmac_key_ref=f'env:{HMAC_KEY_ENV}', hmac_key_id='test-hmac-1',
-                       dead_letter=dead_letter_config(), clock=fixed_clock)
+                       clock=fixed_clock)
 
 
 def validation_config(**kwargs):
   from transforms.config import ValidationConfig
-  return ValidationConfig(dead_letter=dead_letter_config(), **kwargs)
+  return ValidationConfig(**kwargs)
 
 
 def test_cipher():
@@ -139,16 +139,17 @@ class FakeEmbeddingModelHandler:
 
 def enrich_config(**kwargs):
   from transforms.config import EnrichConfig
-  return EnrichConfig(dead_letter=dead_letter_config(), **kwargs)
+  return EnrichConfig(**kwargs)
 
 
 def embed_config(**kwargs):
   from transforms.config import EmbedConfig
-  return EmbedConfig(dead_letter=dead_letter_config(), **kwargs)
+  return EmbedConfig(**kwargs)
 
 
 def process_config(embed: bool = True, **enrich_kwargs):
   from transforms.config import ProcessConfig
-  return ProcessConfig(validation=validation_config(), privacy=privacy_config(),
+  return ProcessConfig(dead_letter=dead_letter_config(), validation=validation_config(),
+                       privacy=privacy_config(),
                        enrich=enrich_config(**enrich_kwargs),
                        embed=embed_config() if embed else None)

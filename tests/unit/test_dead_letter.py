@@ -140,8 +140,7 @@ def test_the_sealed_payload_is_base64_encoded_once():
 def test_validation_limit_and_dead_letter_size_agree_with_the_dlq_message_limit():
   limit = 3 * 1024 * 1024
   config = dataclasses.replace(fakes.dead_letter_config(), max_message_bytes=limit)
-  validation = ValidationConfig(config)
-  assert validation.max_payload_bytes == config.max_payload_bytes
+  assert ValidationConfig().payload_limit(config) == config.max_payload_bytes
   assert 2 * 1024 * 1024 < config.max_payload_bytes < limit
   factory = DeadLetterFactory(config)
   # The largest payload the validation accepts still fits the DLQ inline, in clear-text worst

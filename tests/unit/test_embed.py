@@ -47,7 +47,8 @@ def test_vectors_attached_empty_text_flagged_failures_dead_lettered():
   records = [_post(1, 'hello'), _post(2, 'hello'), _post(3, ''), _post(4, 'please FAIL me')]
   p = TestPipeline()
   result = p | beam.Create(records) | EmbedRecords(
-      fakes.embed_config(), model_handler=fakes.FakeEmbeddingModelHandler(fail_if_contains='FAIL'))
+      fakes.embed_config(), fakes.dead_letter_config(),
+      model_handler=fakes.FakeEmbeddingModelHandler(fail_if_contains='FAIL'))
   assert_that(result.records | beam.Map(lambda r: (r.native_id, r.embedding == fakes.fake_vector('hello')
                                                    if r.embedding else None, r.flags)),
               equal_to([('1', True, ()), ('2', True, ()), ('3', None, (Flag.EMPTY_TEXT,))]),
@@ -145,7 +146,8 @@ def test_truncations_counted_in_the_encoder_and_the_pipeline_metric():
   long_text = ' '.join(['saree'] * 30)
   records = [_post(1, long_text), _post(2, 'short one'), _post(3, long_text + ' again')]
   p = TestPipeline()
-  result = p | beam.Create(records) | EmbedRecords(handler.config, model_handler=handler)
+  result = p | beam.Create(records) | EmbedRecords(handler.config, fakes.dead_letter_config(),
+                                                   model_handler=handler)
   assert_that(result.records | beam.Map(lambda r: len(r.embedding)), equal_to([4, 4, 4]),
               label='Records')
   run = p.run()
@@ -184,7 +186,8 @@ def test_one_bad_record_is_a_counted_dead_letter_and_the_bundle_goes_on():
   records = [_post(1, 'saree offer'), _post(2, 'boom goes this one'), _post(3, 'rice cooker'),
              _post(4, 'nan here'), broken, _post(6, 'panjabi')]
   p = TestPipeline()
-  result = p | beam.Create(records) | EmbedRecords(handler.config, model_handler=handler)
+  result = p | beam.Create(records) | EmbedRecords(handler.config, fakes.dead_letter_config(),
+                                                   model_handler=handler)
   assert_that(result.records | beam.Map(lambda r: (r.native_id, len(r.embedding))),
               equal_to([('1', 4), ('3', 4), ('6', 4)]), label='Records')
   assert_that(result.dead_letters | beam.Map(lambda d: (d.offset, d.stage, d.error_class)),

@@ -84,7 +84,7 @@ def test_batch_enrichment_with_file_side_inputs(tmp_path):
   p = TestPipeline()
   config = fakes.enrich_config(weather_snapshot=_weather_file(tmp_path),
                                product_catalog=_catalog_file(tmp_path))   # side inputs
-  result = p | beam.Create(records) | EnrichRecords(config)
+  result = p | beam.Create(records) | EnrichRecords(config, fakes.dead_letter_config())
   summary = result.records | beam.Map(lambda r: (
       r.native_id, r.city, r.weather.temp_c if r.weather else None, r.flags,
       tuple(l.product.title if l.product else None for l in getattr(r, 'lines', ()))))
@@ -113,7 +113,8 @@ def test_in_process_snapshots_enrich_like_the_side_inputs(tmp_path):
   p = TestPipeline()
   result = (p | beam.Create(records) | EnrichRecords(fakes.enrich_config(
       weather_snapshot=_weather_file(tmp_path), product_catalog=_catalog_file(tmp_path),
-      weather_refresh_s=600, catalog_refresh_s=600, context_refresh='in_process')))
+      weather_refresh_s=600, catalog_refresh_s=600, context_refresh='in_process'),
+      fakes.dead_letter_config()))
   summary = result.records | beam.Map(lambda r: (
       r.native_id, r.city, r.weather.temp_c if r.weather else None, r.flags,
       tuple(l.product.title if l.product else None for l in getattr(r, 'lines', ()))))
@@ -191,7 +192,7 @@ def test_in_process_snapshots_are_pickled_without_their_data():
 def test_fail_policy_sends_misses_to_the_dead_letter_queue():
   p = TestPipeline()
   result = p | beam.Create([_post(1, city=None), _post(2)]) | EnrichRecords(
-      fakes.enrich_config(missing_weather=MissingPolicy.FAIL))
+      fakes.enrich_config(missing_weather=MissingPolicy.FAIL), fakes.dead_letter_config())
   assert_that(result.records, is_empty(), label='NothingEnriched')
   assert_that(result.dead_letters | beam.Map(lambda d: (d.stage, d.error_class, d.offset,
                                                         d.payload_format)),
@@ -204,7 +205,7 @@ def test_fail_policy_sends_misses_to_the_dead_letter_queue():
 def test_quiet_policy_counts_without_flags():
   p = TestPipeline()
   result = p | beam.Create([_post(1, city=None)]) | EnrichRecords(
-      fakes.enrich_config(missing_weather='quiet'))
+      fakes.enrich_config(missing_weather='quiet'), fakes.dead_letter_config())
   assert_that(result.records | beam.Map(lambda r: r.flags), equal_to([()]), label='NoFlags')
   assert_that(result.dead_letters, is_empty(), label='NoDeadLetters')
   p.run().wait_until_finish()
@@ -233,7 +234,7 @@ def test_side_input_refreshes_per_window_with_test_stream():
                 _post(2, at=T0 + datetime.timedelta(minutes=11)), base + 660)], tag='main'))
   side = stream['side'] | 'SideWindows' >> beam.WindowInto(window.FixedWindows(600))
   main = stream['main'] | 'MainWindows' >> beam.WindowInto(window.FixedWindows(600))
-  result = main | EnrichRecords(fakes.enrich_config(), weather=side)
+  result = main | EnrichRecords(fakes.enrich_config(), fakes.dead_letter_config(), weather=side)
   temps = result.records | beam.Map(lambda r: (r.native_id, r.weather.temp_c if r.weather else None))
   assert_that(temps, equal_to_per_window({
       window.IntervalWindow(base, base + 600): [('1', 20.0)],
@@ -287,7 +288,8 @@ def _failing_loader():
 def test_failed_first_load_lets_records_through_flagged():
   p = TestPipeline()
   weather = p | 'Weather' >> WeatherSideInput(_failing_loader)
-  result = p | beam.Create([_post(1)]) | EnrichRecords(fakes.enrich_config(), weather=weather)
+  result = p | beam.Create([_post(1)]) | EnrichRecords(fakes.enrich_config(), fakes.dead_letter_config(),
+                                                       weather=weather)
   assert_that(result.records | beam.Map(lambda r: (r.native_id, r.weather, r.flags)),
               equal_to([('1', None, (Flag.WEATHER_MISSING,))]), label='Flagged')
   assert_that(result.dead_letters, is_empty(), label='NoDeadLetters')
@@ -317,7 +319,7 @@ def test_each_record_gets_the_observation_nearest_its_event_time(tmp_path):
              _post(4, at=T0 + 2 * hour), _post(5, at=T0 - 9.5 * hour), _post(6, at=T0 - 4.5 * hour)]
   p = TestPipeline()
   result = p | beam.Create(records) | EnrichRecords(fakes.enrich_config(
-      weather_snapshot=_history_file(tmp_path), weather_max_age_s=3 * 3600))
+      weather_snapshot=_history_file(tmp_path), weather_max_age_s=3 * 3600), fakes.dead_letter_config())
   assert_that(result.records | beam.Map(lambda r: (r.native_id, r.weather.temp_c if r.weather
                                                    else None, r.flags)), equal_to([
       ('1', 24.0, ()),                        # 5h48 before: the -6 h observation
@@ -366,7 +368,7 @@ def test_cities_are_found_in_the_scrubbed_text_unless_it_names_two(tmp_path):
   ]
   p = TestPipeline()
   result = p | beam.Create(records) | EnrichRecords(fakes.enrich_config(
-      weather_snapshot=_weather_file(tmp_path)))
+      weather_snapshot=_weather_file(tmp_path)), fakes.dead_letter_config())
   assert_that(result.records | beam.Map(lambda r: (r.native_id, r.city, r.flags)), equal_to([
       ('1', 'Dhaka', ()), ('2', 'Dhaka', ()), ('3', 'Chattogram', ()),
       ('4', None, (Flag.WEATHER_UNKNOWN_CITY,)), ('5', None, (Flag.WEATHER_UNKNOWN_CITY,)),
@@ -417,7 +419,7 @@ def test_an_unexpected_error_in_one_record_is_a_dead_letter_not_a_failed_bundle(
   broken = _post(2, at=None)            # no event time: the lookup raises AttributeError
   p = TestPipeline()
   result = p | beam.Create([_post(1), broken, _post(3)]) | EnrichRecords(fakes.enrich_config(
-      weather_snapshot=_weather_file(tmp_path)))
+      weather_snapshot=_weather_file(tmp_path)), fakes.dead_letter_config())
   assert_that(result.records | beam.Map(lambda r: r.native_id), equal_to(['1', '3']),
               label='OthersEnriched')
   assert_that(result.dead_letters | beam.Map(lambda d: (d.stage, d.error_class, d.offset)),
@@ -445,7 +447,7 @@ def test_the_config_chooses_the_context_sources():
     ('DirectRunner', 'side_input', None), ('FlinkRunner', 'in_process', 60.0)])
 def test_the_pipeline_options_land_in_the_enrich_config(runner, refresh, expected_refresh_s):
   """`python -m pipeline` chooses the context sources and their refresh once, in EnrichConfig."""
-  from pipeline.__main__ import build_graph_config
+  from pipeline.config_from_options import build_graph_config
   from pipeline.runners import Plan
   argv = [f'--runner={runner}', '--weather_snapshot=/ctx/weather.json',
           '--product_catalog=/ctx/catalog.json', '--weather_refresh_seconds=60',

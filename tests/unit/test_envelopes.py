@@ -50,7 +50,7 @@ ERROR_BODIES = [
 
 
 def _fn():
-  fn = _ValidateFn(fakes.validation_config())
+  fn = _ValidateFn(fakes.validation_config(), fakes.dead_letter_config())
   fn.setup()
   return fn
 
@@ -92,8 +92,9 @@ def test_records_of_an_envelope_get_the_event_ids_they_get_alone():
     assert len(set(ids)) == len(ids), f'{name}: each record its own event id'
     alone += ids          # (the Shopify fixtures share an order: same id in two of them)
   p = TestPipeline()
-  valid = p | beam.Create(envelopes) | ValidateRecords(fakes.validation_config())
-  shielded = valid.valid | PrivacyShield(fakes.privacy_config())
+  valid = p | beam.Create(envelopes) | ValidateRecords(fakes.validation_config(),
+                                                       fakes.dead_letter_config())
+  shielded = valid.valid | PrivacyShield(fakes.privacy_config(), fakes.dead_letter_config())
   assert_that(shielded.records | beam.Map(lambda r: r.event_id), equal_to(alone), label='SameIds')
   assert_that(valid.dead_letters, equal_to([]), label='NoDeadLetters')
   result = p.run()
@@ -126,7 +127,7 @@ def test_a_bad_record_of_an_envelope_fails_alone_with_its_own_dead_letter_id():
 
 def test_privacy_dead_letters_of_records_of_one_envelope_have_distinct_ids():
   outputs = list(_fn().process(fakes.raw_record('facebook', fakes.load('facebook_page_posts.json'), 3)))
-  fn = _PrivacyShieldFn(fakes.privacy_config())
+  fn = _PrivacyShieldFn(fakes.privacy_config(), fakes.dead_letter_config())
   fn.setup()
 
   class Unknown:   # a model no normalizer knows: the privacy stage's KeyError path
@@ -165,7 +166,7 @@ def test_an_empty_page_holds_no_record_and_is_counted():
           fakes.raw_record('shopify', fakes.load('shopify_orders_page.json'), 3),
           fakes.raw_record('shopify', {'id': 'x'}, 4)]
   p = TestPipeline()
-  result = p | beam.Create(raws) | ValidateRecords(fakes.validation_config())
+  result = p | beam.Create(raws) | ValidateRecords(fakes.validation_config(), fakes.dead_letter_config())
   assert_that(result.valid | beam.Map(lambda v: v.raw.offset), equal_to([3]), label='Valid')
   assert_that(result.dead_letters | beam.Map(lambda d: d.offset), equal_to([4]), label='Dead')
   run = p.run()

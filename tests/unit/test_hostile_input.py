@@ -20,7 +20,7 @@ HUGE = '1' + '0' * 400          # a JSON integer far beyond any float
 
 
 def _validate_one(source, payload: bytes):
-  fn = _ValidateFn(fakes.validation_config())
+  fn = _ValidateFn(fakes.validation_config(), fakes.dead_letter_config())
   fn.setup()
   [out] = list(fn.process(fakes.raw_record(source, payload, 5)))
   return out
@@ -116,7 +116,8 @@ def test_validate_routes_an_unexpected_exception_to_the_dead_letters(monkeypatch
   monkeypatch.setattr(validate, 'parse_message', parse)
   records = [fakes.raw_record('tiktok', {'id': i, 'video_description': 'hi'}, i) for i in range(1, 5)]
   p = TestPipeline()
-  result = p | beam.Create(records) | validate.ValidateRecords(fakes.validation_config())
+  result = p | beam.Create(records) | validate.ValidateRecords(fakes.validation_config(),
+                                                               fakes.dead_letter_config())
   assert_that(result.valid | beam.Map(lambda v: v.raw.offset), equal_to([1, 4]), label='Valid')
   assert_that(result.dead_letters | beam.Map(lambda d: (d.offset, d.stage, d.error_class,
                                                         '1712' in d.error_message)),
@@ -147,8 +148,9 @@ def test_privacy_routes_an_unexpected_exception_to_the_dead_letters(monkeypatch)
   monkeypatch.setitem(normalize.NORMALIZERS, TikTokVideo, shield)
   records = [fakes.raw_record('tiktok', {'id': i, 'video_description': 'hi'}, i) for i in range(1, 5)]
   p = TestPipeline()
-  valid = (p | beam.Create(records) | ValidateRecords(fakes.validation_config())).valid
-  result = valid | privacy.PrivacyShield(fakes.privacy_config())
+  valid = (p | beam.Create(records)
+           | ValidateRecords(fakes.validation_config(), fakes.dead_letter_config())).valid
+  result = valid | privacy.PrivacyShield(fakes.privacy_config(), fakes.dead_letter_config())
   assert_that(result.records | beam.Map(lambda r: r.lineage.offset), equal_to([1, 4]), label='Records')
   assert_that(result.dead_letters | beam.Map(lambda d: (d.offset, d.stage, d.error_class)),
               equal_to([(2, 'privacy', '_Surprise'), (3, 'privacy', 'LookupError')]),
@@ -230,9 +232,9 @@ def _cpu(fn):
 def stage_fns():
   from transforms.enrich import _EnrichFn
   from transforms.privacy import _PrivacyShieldFn
-  validate = _ValidateFn(fakes.validation_config())
-  privacy = _PrivacyShieldFn(fakes.privacy_config())
-  enrich = _EnrichFn(fakes.enrich_config())
+  validate = _ValidateFn(fakes.validation_config(), fakes.dead_letter_config())
+  privacy = _PrivacyShieldFn(fakes.privacy_config(), fakes.dead_letter_config())
+  enrich = _EnrichFn(fakes.enrich_config(), fakes.dead_letter_config())
   for fn in (validate, privacy, enrich):
     fn.setup()
   enrich.start_bundle()

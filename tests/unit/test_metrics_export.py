@@ -208,12 +208,13 @@ def test_what_the_pushgateway_serves_passes_promtool_check_metrics():
 
 def test_embedding_batch_latency_is_a_histogram_flink_can_export():
   """The alert EmbeddingLatencyHigh reads millionx_embedding_batch_latency_seconds_bucket."""
+  from tests.unit import fakes
   from tests.unit.test_embed import _FakeBackendHandler, _post  # the real handler, a fake network
   from transforms.embed import EmbedRecords
   handler = _FakeBackendHandler()
   p = TestPipeline()
   _ = p | beam.Create([_post(1, 'eid sale'), _post(2, 'saree')]) | EmbedRecords(
-      handler.config, model_handler=handler)
+      handler.config, fakes.dead_letter_config(), model_handler=handler)
   result = p.run()
   result.wait_until_finish()
   counters = {c.key.metric.name: c.committed

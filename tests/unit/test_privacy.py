@@ -96,8 +96,9 @@ def test_privacy_shield_pipeline_outputs_and_metrics():
   records = fakes.fixture_records()
   expected = [(o.event_id, type(o).__name__) for o in _shielded(records)]
   p = TestPipeline()
-  valid = (p | beam.Create(records) | ValidateRecords(fakes.validation_config())).valid
-  result = valid | PrivacyShield(fakes.privacy_config())
+  valid = (p | beam.Create(records)
+           | ValidateRecords(fakes.validation_config(), fakes.dead_letter_config())).valid
+  result = valid | PrivacyShield(fakes.privacy_config(), fakes.dead_letter_config())
   assert_that(result.records | beam.Map(lambda o: (o.event_id, type(o).__name__)),
               equal_to(expected), label='Records')
   assert_that(result.dead_letters, is_empty(), label='NoDeadLetters')
@@ -118,8 +119,9 @@ def test_a_failure_inside_the_shield_is_a_dead_letter(monkeypatch):
   monkeypatch.setitem(normalize.NORMALIZERS, TikTokVideo, explode)
   raw = fakes.raw_record('tiktok', {'id': 5, 'video_description': 'hi'}, 3)
   p = TestPipeline()
-  result = (p | beam.Create([raw]) | ValidateRecords(fakes.validation_config())).valid | PrivacyShield(
-      fakes.privacy_config())
+  valid = (p | beam.Create([raw])
+           | ValidateRecords(fakes.validation_config(), fakes.dead_letter_config())).valid
+  result = valid | PrivacyShield(fakes.privacy_config(), fakes.dead_letter_config())
   assert_that(result.records, is_empty(), label='NoRecords')
   assert_that(result.dead_letters | beam.Map(lambda d: (d.stage, d.error_class, d.offset,
                                                         '1712' in d.error_message)),

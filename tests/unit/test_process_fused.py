@@ -34,9 +34,10 @@ def _run(records, weather_path, catalog_path, fused: bool, out_dir):
     normalized = (result.posts, result.orders) | 'Normalized' >> beam.Flatten()
     dead_letters = result.dead_letters
   else:
-    validated = raw | ValidateRecords(config.validation)
-    shielded = validated.valid | PrivacyShield(config.privacy)
-    enriched = shielded.records | EnrichRecords(config.enrich, weather=weather, products=products)
+    validated = raw | ValidateRecords(config.validation, config.dead_letter)
+    shielded = validated.valid | PrivacyShield(config.privacy, config.dead_letter)
+    enriched = shielded.records | EnrichRecords(config.enrich, config.dead_letter,
+                                                weather=weather, products=products)
     normalized = enriched.records
     dead_letters = ((validated.dead_letters, shielded.dead_letters, enriched.dead_letters)
                     | 'DeadLetters' >> beam.Flatten())
@@ -73,7 +74,7 @@ def test_the_fused_chain_gives_the_composites_outputs_and_counters(tmp_path):
 def test_the_fused_chain_does_not_change_a_record_it_did_not_build():
   """EnrichRecords alone (records from elsewhere) copies; only the fused chain fills in place."""
   from transforms.enrich import _EnrichFn
-  fn = _EnrichFn(fakes.enrich_config())
+  fn = _EnrichFn(fakes.enrich_config(), fakes.dead_letter_config())
   fn.setup()
   fn.start_bundle()
   post = SocialPost('e', 'tiktok', 'video', '1', fakes.FIXED_NOW, fakes.FIXED_NOW,

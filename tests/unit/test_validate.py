@@ -23,7 +23,7 @@ def _counter(result, name):
 def test_all_fixtures_are_valid():
   records = fakes.fixture_records()
   p = TestPipeline()
-  result = p | beam.Create(records) | ValidateRecords(fakes.validation_config())
+  result = p | beam.Create(records) | ValidateRecords(fakes.validation_config(), fakes.dead_letter_config())
   assert_that(result.valid | beam.Map(lambda v: (v.raw.offset, type(v.model).__name__)),
               equal_to([(r.offset, {'tiktok': 'TikTokVideo', 'facebook': 'FacebookPost',
                                     'shopify': 'ShopifyOrder', 'daraz': 'DarazOrder'}[r.source])
@@ -51,7 +51,7 @@ def test_bad_messages_become_dead_letters_with_path_and_coordinates():
   p = TestPipeline()
   missing_header = fakes.raw_record('shopify', fakes.load('shopify_order.json')['order'], 7, headers=[])
   result = p | beam.Create(_bad_records() + [missing_header]) | ValidateRecords(
-      fakes.validation_config())
+      fakes.validation_config(), fakes.dead_letter_config())
   assert_that(result.valid | beam.Map(lambda v: (v.raw.offset, v.schema_version)),
               equal_to([(7, '1')]), label='MissingHeaderMeansVersion1')
   assert_that(result.dead_letters | beam.Map(lambda d: (d.offset, d.error_class, d.stage)),
@@ -74,7 +74,7 @@ def test_bad_messages_become_dead_letters_with_path_and_coordinates():
 
 def test_dead_letter_payload_is_encrypted_and_decrypts_to_the_original():
   raw = fakes.raw_record('shopify', b'{"email": "canary@example.com", "id": "x"}', 9)
-  fn = _ValidateFn(fakes.validation_config())
+  fn = _ValidateFn(fakes.validation_config(), fakes.dead_letter_config())
   fn.setup()
   [tagged] = list(fn.process(raw))
   dead: DeadLetter = tagged.value
@@ -132,7 +132,7 @@ _raw_records = st.builds(
 def test_no_input_crashes_and_each_yields_exactly_one_output(raw):
   """Exactly one, unless the message is a documented response envelope (test_envelopes.py):
   then one output per record it holds, each with its own sub id."""
-  fn = _ValidateFn(fakes.validation_config(max_payload_bytes=2_000_000))
+  fn = _ValidateFn(fakes.validation_config(max_payload_bytes=2_000_000), fakes.dead_letter_config())
   fn.setup()
   outputs = list(fn.process(raw))
   sub_ids = [o.sub_id if isinstance(o, ValidRecord) else o.value.dead_letter_id for o in outputs]
@@ -149,7 +149,7 @@ def test_no_input_crashes_and_each_yields_exactly_one_output(raw):
 @given(st.lists(_raw_records, min_size=5, max_size=25))
 def test_in_a_pipeline_every_bad_input_is_counted(raws):
   raws = [r._replace(offset=i) for i, r in enumerate(raws)]
-  fn = _ValidateFn(fakes.validation_config())
+  fn = _ValidateFn(fakes.validation_config(), fakes.dead_letter_config())
   fn.setup()
   outputs = {r.offset: list(fn.process(r)) for r in raws}
   expected_bad = sorted(offset for offset, outs in outputs.items() for o in outs
@@ -157,7 +157,7 @@ def test_in_a_pipeline_every_bad_input_is_counted(raws):
   expected_good = sorted(offset for offset, outs in outputs.items() for o in outs
                          if isinstance(o, ValidRecord))
   p = TestPipeline()
-  result = p | beam.Create(raws) | ValidateRecords(fakes.validation_config())
+  result = p | beam.Create(raws) | ValidateRecords(fakes.validation_config(), fakes.dead_letter_config())
   assert_that(result.dead_letters | beam.Map(lambda d: d.offset), equal_to(expected_bad),
               label='BadOnesInDlq')
   assert_that(result.valid | beam.Map(lambda v: v.raw.offset),
