@@ -101,11 +101,8 @@ run_tests() {
   local cache=$STACK_HOME/pytest-cache
   rm -rf "$cache"
   if "$PY" -m pytest -q -o cache_dir="$cache" "${@:-tests}"; then return 0; fi
-  # The end-to-end suites start JVMs, Flink mini-clusters and restart servers on two shared
-  # cores; a failure is run once more so that one transient crash does not fail CI. A test that
-  # fails twice fails the run; both outcomes stay in the log above. The two flakes that made this
-  # necessary were found and fixed (Flink side-input checkpoints; Weaviate restart errors taken
-  # as permanent) and two full runs since passed first time: a rerun in a log is a bug to chase.
+  # Failed tests run once more (JVMs and server restarts on shared cores); failing twice fails
+  # the run. Both outcomes stay in the log, and a test that needed the rerun is a bug to chase.
   echo "==> running the failed tests once more" >&2
   "$PY" -m pytest -q -o cache_dir="$cache" --last-failed --last-failed-no-failures none
 }

@@ -67,8 +67,8 @@ def run(argv: Optional[Sequence[str]] = None, model_handler=None) -> Optional[Ru
     print(f'Cancel with: python -m pipeline.flink_jobs cancel {job_id} --flink_master {plan.flink_master}')
     return None
 
-  # `with`: it gives the Kafka expansion service its loopback Java worker, and leaving it means
-  # every bundle finished (outputs flushed), so the read offsets may be committed.
+  # Leaving the `with` block means the run succeeded and every bundle finished (outputs
+  # flushed): only then are the read offsets committed (pipeline/bounded_read.py).
   with _progress(plan, options, graph_config), beam.Pipeline(options=options) as pipeline:
     _ = pipeline | 'SensoryPipeline' >> SensoryPipeline(graph_config, model_handler, sinks)
   if plan.bounded:
@@ -125,7 +125,7 @@ def print_help(out=sys.stdout) -> None:
        f'{WORKER_POOL_ADDRESS}) for the cluster.'),
       ('--job_name', 'Flink job name (default millionx-sensory-<time>).'),
       ('--default_sdk_harness_log_level', f'Flink: log level of the SDK harnesses (default '
-       f'{SDK_HARNESS_LOG_LEVEL}; at INFO Flink\'s start-up logging has blocked the embedded Java '
+       f'{SDK_HARNESS_LOG_LEVEL}: at INFO, Flink\'s start-up logging can block the embedded Java '
        'harness).')):
     beam_group.add_argument(flag, help=text)
   parser.print_help(out)

@@ -13,10 +13,8 @@ options once; `runner_defaults` then adds only what the user did not give. Flink
 * checkpoints every 10 s: offsets are committed when a checkpoint completes, so the interval
   bounds how much a restart re-reads.
 * SDK harness logs at WARN (`--default_sdk_harness_log_level`): the Kafka transforms' embedded
-  Java harness runs inside the Flink JVM and sets its root logger; at INFO, Flink's own start-up
-  logging filled the harness's log queue and every task thread blocked in
-  `BeamFnLoggingClient.publish` (jstack), a job that never read a record (seen twice in a row
-  with the sinks on, not once in four runs at WARN).
+  Java harness shares the Flink JVM's root logger, and at INFO Flink's start-up logging can fill
+  the harness's log queue and block every task thread (`BeamFnLoggingClient.publish`).
 """
 from __future__ import annotations
 
@@ -35,10 +33,9 @@ from pipeline.flink_jobs import flink_rest_url
 
 _LOG = logging.getLogger('pipeline')
 
-# One JVM argument each: Beam passes every --job_server_jvm_properties flag to the job server as
-# a single argument, and Java 17 read the space-joined string as one --add-opens for a module
-# named "ALL-UNNAMED --add-opens=...", so nothing was opened and Flink's Kryo serializer failed
-# (Arrays$ArrayList, "does not opens java.util") in a restart loop.
+# One flag per --add-opens: Beam passes each --job_server_jvm_properties value to the job server
+# as a single JVM argument, so a space-joined list would open nothing (and Flink's Kryo
+# serializer needs these packages open on Java 17).
 FLINK_JAVA17_OPENS = tuple(
     f'--add-opens=java.base/{pkg}=ALL-UNNAMED'
     for pkg in ('java.lang', 'java.nio', 'java.util', 'java.lang.reflect', 'java.io', 'java.net',
@@ -137,12 +134,9 @@ def runner_defaults(plan: Plan, free_slots: Callable[[str], Optional[int]] = clu
     # Beam's Python SDK would download prism from GitHub; the stack builds it locally.
     default('prism_location', opts.DEFAULT_PRISM_BINARY)
   else:
-    # One worker: the Python stages hold the GIL, so worker threads add no throughput (the
-    # planned offset ranges need no side-by-side waiting any more). --direct_num_workers=2
-    # --direct_running_mode=multi_threading is safe: the "Unknown type tag" failure once seen
-    # with several threads, the cross-language read and embeddings did not come back in 14
-    # tries (old and current code, 2 and 12 threads, 1,000-12,000 records, fake and real
-    # model), and tests/integration/test_direct_workers.py holds that combination.
+    # One worker: the Python stages hold the GIL, so worker threads add no throughput.
+    # --direct_num_workers=2 --direct_running_mode=multi_threading is safe
+    # (tests/integration/test_direct_workers.py holds it).
     default('direct_num_workers', 1)
   return extra
 
