@@ -224,17 +224,6 @@ def test_onnx_backend_without_a_current_export_says_how_to_make_one(tmp_path):
 
 # ---- the real model ------------------------------------------------------------------------------
 
-@pytest.fixture(scope='module')
-def onnx_dir(tmp_path_factory):
-  """The setup's export when current, else a fresh one in a temporary directory (~15 s)."""
-  from transforms.embed_model import default_onnx_dir, export
-  if export_problem(default_model_dir(), default_onnx_dir()) is None:
-    return default_onnx_dir()
-  path = str(tmp_path_factory.mktemp('onnx') / 'export')
-  export(default_model_dir(), path)
-  return path
-
-
 @pytest.mark.parametrize('backend', ['torch', 'onnx', 'onnx-int8'])
 def test_real_minilm_offline_384_dim_normalized(backend, onnx_dir, monkeypatch):
   monkeypatch.setenv('HF_HUB_OFFLINE', '1')

@@ -13,7 +13,6 @@ import pytest
 from benchmarks import embed_data
 from transforms.config import DEFAULT_EMBED_BACKEND, default_model_dir
 from transforms.embed import load_encoder, load_sentence_transformer
-from transforms.embed_model import default_onnx_dir, export, export_problem
 from tests.unit import fakes
 
 pytestmark = pytest.mark.slow
@@ -37,15 +36,6 @@ def reference(gate_texts):
   model = load_sentence_transformer(default_model_dir())
   return model.encode(gate_texts, batch_size=64, normalize_embeddings=True,
                       show_progress_bar=False)
-
-
-@pytest.fixture(scope='module')
-def onnx_dir(tmp_path_factory):
-  if export_problem(default_model_dir(), default_onnx_dir()) is None:
-    return default_onnx_dir()
-  path = str(tmp_path_factory.mktemp('onnx') / 'export')
-  export(default_model_dir(), path)
-  return path
 
 
 @pytest.mark.parametrize('backend', ['onnx', 'onnx-int8'])
