@@ -75,6 +75,17 @@ def delete_topics(topics: TestTopics):
     admin.close()
 
 
+def keyed_topics(tmp_path, monkeypatch, secret_env: dict[str, str]):
+  """A test's own topics, with its keys in the environment, deleted afterwards: the body of a
+  pipeline test's `topics` fixture (`yield from h.keyed_topics(tmp_path, monkeypatch, KEYS)`)."""
+  kafka_or_fail()
+  for name, value in secret_env.items():
+    monkeypatch.setenv(name, value)
+  topics = make_topics(tmp_path)
+  yield topics
+  delete_topics(topics)
+
+
 def publish_demo(topics: TestTopics, seed: int, events: int, malformed_share: float = 0.1):
   agent_topics = load_agent_topics().with_prefix(topics.prefix)
   data = demo.generate(seed, events, malformed_share, topics=agent_topics)

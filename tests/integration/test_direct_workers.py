@@ -21,12 +21,7 @@ KEYS = ['--dlq_key_ref=env:MILLIONX_DLQ_KEY', '--pseudonym_key_ref=env:MILLIONX_
 
 @pytest.fixture()
 def topics(tmp_path, monkeypatch):
-  h.kafka_or_fail()
-  for k, v in SECRET_ENV.items():
-    monkeypatch.setenv(k, v)
-  t = h.make_topics(tmp_path)
-  yield t
-  h.delete_topics(t)
+  yield from h.keyed_topics(tmp_path, monkeypatch, SECRET_ENV)
 
 
 @pytest.mark.parametrize('mode', ['multi_threading'])
