@@ -243,32 +243,30 @@ def test_b_kafka_broker_killed_mid_run(scenario):
   scenario.finish('(b) kill -9 Kafka broker mid-run', 'DirectRunner', when)
 
 
-def test_d_weaviate_killed_mid_run(scenario):
+def _sink_server_killed_mid_run(scenario, service: str, written: str, count, fault: str):
+  """kill -9 a sink's server once the run has written to it: the run rides out the outage (the
+  sink retries) and ends well, and every event is delivered once."""
   proc = scenario.start_direct()
   try:
-    with restarted('weaviate'):
-      when = scenario.wait_until('Weaviate objects', scenario.weaviate_objects, proc)
-      kill9('weaviate')
+    with restarted(service):
+      when = scenario.wait_until(written, count, proc)
+      kill9(service)
       time.sleep(5)
-      _start('weaviate')
+      _start(service)
     assert proc.wait(420) == 0, 'the run failed (see .local/logs/test-pipeline-*.log)'
   finally:
     h.stop_pipeline(proc)
-  scenario.finish('(d) kill -9 Weaviate mid-run', 'DirectRunner', when)
+  scenario.finish(fault, 'DirectRunner', when)
+
+
+def test_d_weaviate_killed_mid_run(scenario):
+  _sink_server_killed_mid_run(scenario, 'weaviate', 'Weaviate objects', scenario.weaviate_objects,
+                              '(d) kill -9 Weaviate mid-run')
 
 
 def test_e_snowflake_server_killed_mid_run(scenario):
-  proc = scenario.start_direct()
-  try:
-    with restarted('snowflake'):
-      when = scenario.wait_until('Snowflake rows', scenario.snowflake_rows, proc)
-      kill9('snowflake')
-      time.sleep(5)
-      _start('snowflake')
-    assert proc.wait(420) == 0, 'the run failed (see .local/logs/test-pipeline-*.log)'
-  finally:
-    h.stop_pipeline(proc)
-  scenario.finish('(e) kill -9 Snowflake (fakesnow) server mid-run', 'DirectRunner', when)
+  _sink_server_killed_mid_run(scenario, 'snowflake', 'Snowflake rows', scenario.snowflake_rows,
+                              '(e) kill -9 Snowflake (fakesnow) server mid-run')
 
 
 def test_a_flink_taskmanager_killed_on_cluster_submission(scenario):
