@@ -1,5 +1,5 @@
 """The graph's configuration from the parsed options: built once, before the graph, by
-`python -m pipeline` (and the benchmarks that run its stages without Beam)."""
+`python -m pipeline` (and by the benchmarks that run its stages without a runner)."""
 from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
