@@ -29,7 +29,7 @@ from pipeline.bounded_read import bound_to_backlog, commit_read
 from pipeline.config_from_options import build_graph_config
 from pipeline.graph import SensoryPipeline
 from pipeline.runners import (FLINK_CHECKPOINT_INTERVAL_MS, SDK_HARNESS_LOG_LEVEL,
-                              WORKER_POOL_ADDRESS, plan_run)
+                              WORKER_POOL_ADDRESS, UsageError, plan_run)
 from pipeline.sinks import sinks_from_options
 from pipeline.summary import RunSummary, summarize_metrics
 
@@ -144,6 +144,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
   try:
     run(argv)
+  except UsageError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
   except preflight.PreflightError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

@@ -385,3 +385,7 @@ class SinkOptions(PipelineOptions):
     if self.snowflake_batch_size < 1 or self.weaviate_batch_size < 1:
       errors.append('--snowflake_batch_size and --weaviate_batch_size must be >= 1')
     return errors
+
+
+# The views `python -m pipeline` reads, in --help order: its flag check and validation use this.
+PIPELINE_OPTIONS = (KafkaOptions, OutputOptions, TransformOptions, SinkOptions, RunOptions)

@@ -18,15 +18,18 @@ options once; `runner_defaults` then adds only what the user did not give. Flink
 """
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
+import re
 import time
 import urllib.request
 from typing import Callable, Optional, Sequence
 
 from apache_beam.options.pipeline_options import (DebugOptions, FlinkRunnerOptions,
-                                                  PipelineOptions, StandardOptions)
+                                                  PipelineOptions, StandardOptions,
+                                                  _BeamArgumentParser)
 
 from pipeline import options as opts
 from pipeline.flink_jobs import flink_rest_url
@@ -46,6 +49,91 @@ SDK_HARNESS_LOG_LEVEL = 'WARN'   # a name both SDKs know (Java's WARN, Python's 
 # Beam's LOOPBACK environment starts each Python SDK worker as a thread of this process unless
 # this experiment asks for a process per worker.
 LOOPBACK_PROCESS_WORKER = 'use_loopback_process_worker'
+# Options of the Flink job server (Beam 2.62 Java: FlinkPipelineOptions and the portable options
+# only Java declares). Beam's portable runner learns them from the job server when it submits,
+# so no Python parser knows them; they are listed so that a mistyped flag is still refused
+# before a run instead of being dropped.
+FLINK_JOB_SERVER_FLAGS = frozenset('--' + name for name in (
+    'allow_non_restored_state', 'attached_mode', 'auto_balance_write_files_sharding_enabled',
+    'auto_watermark_interval', 'checkpoint_timeout_millis', 'checkpointing_interval',
+    'checkpointing_mode', 'disable_metrics', 'enable_stable_input_drain',
+    'execution_mode_for_batch', 'execution_retry_delay', 'externalized_checkpoints_enabled',
+    'fail_on_checkpointing_errors', 'faster_copy', 'finish_bundle_before_checkpointing',
+    'flink_conf_dir', 'force_unaligned_checkpoint_enabled', 'job_check_interval_in_secs',
+    'latency_tracking_interval', 'max_bundle_size', 'max_bundle_time_mills',
+    'min_pause_between_checkpoints', 'num_concurrent_checkpoints', 'number_of_execution_retries',
+    'object_reuse', 'operator_chaining', 're_iterable_group_by_key_result',
+    'report_checkpoint_duration', 'retain_externalized_checkpoints_on_cancellation',
+    'savepoint_path', 'shutdown_sources_after_idle_ms', 'state_backend', 'state_backend_factory',
+    'state_backend_storage_path', 'unaligned_checkpoint_enabled', 'use_data_stream_for_batch',
+    'enable_heap_dumps', 'environment_cache_millis', 'environment_expiration_millis',
+    'load_balance_bundles', 'output_executable_path'))
+# What an unknown argument may show of itself: a name spelled like a flag (lower case, at most
+# 40 characters). Anything else (a value, or a key pasted where a flag was meant: base64 has
+# capitals, a hex key is 64 digits) is counted, never printed.
+_PRINTABLE_FLAG = re.compile(r'-{1,2}[a-z][a-z0-9_-]{0,39}')
+
+
+class UsageError(ValueError):
+  """Flags no parser knows, or a value a flag cannot take: `python -m pipeline` exits 2."""
+
+
+class _Parser(_BeamArgumentParser):
+  """Raises UsageError instead of printing usage and exiting, without the offending value.
+  Beam's parser class, because Beam's options add ValueProvider arguments through it."""
+  def error(self, message):
+    # "argument --max_records: invalid int value: 'x'": the value may be a secret.
+    message = re.sub(r"(invalid [\w ]*?(?:value|choice)): '.*?'( \(|$)", r'\1 (not shown)\2',
+                     message)
+    raise UsageError(message)
+
+
+def _beam_and_pipeline_views() -> list[type]:
+  """Every PipelineOptions subclass Beam has loaded (subclasses of subclasses too, which Beam's
+  own get_all_options misses), and ours that `python -m pipeline` reads (not e.g. SearchOptions,
+  whose flags would be ignored here)."""
+  found, todo = {}, list(PipelineOptions.__subclasses__())
+  while todo:
+    cls = todo.pop(0)
+    todo += cls.__subclasses__()
+    if cls.__module__.startswith('apache_beam.'):
+      found.setdefault(f'{cls.__module__}.{cls.__qualname__}', cls)
+  for cls in opts.PIPELINE_OPTIONS:
+    found.setdefault(f'{cls.__module__}.{cls.__qualname__}', cls)
+  return list(found.values())
+
+
+def check_flags(argv: Sequence[str]) -> None:
+  """Raises UsageError naming every argument no options class takes (with the closest known
+  flag), so that `--no-embed` or `--max_record=5` stop the run instead of being dropped; the
+  Flink job server's own flags pass with --runner=FlinkRunner only."""
+  parser = _Parser(allow_abbrev=False, add_help=False)
+  for cls in _beam_and_pipeline_views():
+    cls._add_argparse_args(parser)  # pylint: disable=protected-access
+  known, unknown = parser.parse_known_args(list(argv))
+  flink = (known.runner or '').lower().startswith('flink')
+  names = sorted({o for action in parser._actions for o in action.option_strings}  # pylint: disable=protected-access
+                 | FLINK_JOB_SERVER_FLAGS)
+  if flink:
+    job_server = _Parser(allow_abbrev=False, add_help=False)
+    for flag in FLINK_JOB_SERVER_FLAGS:
+      job_server.add_argument(flag, nargs='?')
+    _, unknown = job_server.parse_known_args(unknown)
+  problems, hidden = [], 0
+  for arg in unknown:
+    name = arg.split('=', 1)[0]
+    if not arg.startswith('-') or not _PRINTABLE_FLAG.fullmatch(name):
+      hidden += 1
+    elif name in FLINK_JOB_SERVER_FLAGS:
+      problems.append(f'{name} is a Flink job server flag: only with --runner=FlinkRunner')
+    else:
+      guess = '--' + name.lstrip('-').replace('-', '_')
+      close = [guess] if guess in names else difflib.get_close_matches(guess, names, n=1)
+      problems.append(f'unknown flag {name}' + (f' (did you mean {close[0]}?)' if close else ''))
+  if hidden:
+    problems.append(f'{hidden} argument(s) that belong to no flag (not shown: one may be a secret)')
+  if problems:
+    raise UsageError('; '.join(problems) + '. See `python -m pipeline --help`.')
 
 
 class Plan:
@@ -144,8 +232,10 @@ def runner_defaults(plan: Plan, free_slots: Callable[[str], Optional[int]] = clu
 def plan_run(argv: Sequence[str],
              free_slots: Callable[[str], Optional[int]] = cluster_free_slots
              ) -> tuple[Plan, PipelineOptions]:
-  """The plan and the options with the runner defaults added (the user's flags win)."""
+  """The plan and the options with the runner defaults added (the user's flags win); raises
+  UsageError for a flag nothing takes."""
   argv = list(argv)
+  check_flags(argv)
   plan = Plan(PipelineOptions(argv), argv)
   extra = runner_defaults(plan, free_slots)
   options = PipelineOptions(argv + extra)
