@@ -1,23 +1,26 @@
-"""Kafka through Beam's cross-language KafkaIO: read raw records, write dead letters and outputs.
+"""Kafka for the graph: read raw records, write the outputs and dead letters.
 
-There is no Docker engine here, so the Java side of `ReadFromKafka`/`WriteToKafka` runs in a
-Java environment chosen per runner (see `KafkaIOConfig.expansion_service`):
+Flink (unbounded) uses Beam's cross-language KafkaIO: `ReadFromKafka`/`WriteToKafka` expanded by
+a Java expansion service and run in a Java environment chosen per runner (see
+`KafkaIOConfig.expansion_service`): the Flink job server's own Beam version, with
+`defaultEnvironmentType=EMBEDDED`, so KafkaIO runs inside the Flink JVMs, and
+`use_deprecated_read` so Flink translates the unbounded read natively (checkpointed, with offsets
+committed when a checkpoint completes).
 
-* DirectRunner and PrismRunner: the Beam `BEAM_VERSION` expansion service started with
-  `--alsoStartLoopbackWorker`; its JVM also runs the Java SDK worker (environment EXTERNAL).
-* FlinkRunner: the Flink job server's own Beam version, with `defaultEnvironmentType=EMBEDDED`,
-  so the Kafka read runs inside the Flink JVMs, and `use_deprecated_read` so Flink translates the
-  unbounded read natively (checkpointed, with offsets committed when a checkpoint completes).
-
-The bounded runners (DirectRunner, Prism) do not read with KafkaIO. Its cross-language read
-takes topics, not offsets: bounded by `max_num_records` it splits the count evenly over its
-splits (a split short of its share polls for `max_read_time`, one with more stops at its share,
-leaving records behind), bounded by `stop_read_time` it stops at a record timestamp (producer
-clocks decide), and it commits offsets when Beam finalizes a bundle, before the later stages
-and the sinks have run. Instead the driver plans the exact offset range of every partition
-(connectors.kafka_client.partition_ranges), `ReadRawRecords` reads exactly those ranges with a
-librdkafka consumer in a Python DoFn (no split shares, no waiting, nothing left behind), and the
-driver commits the ranges' ends only after the run has succeeded, its outputs flushed.
+The bounded runners (DirectRunner, Prism) start no JVM: they read and write with librdkafka
+(confluent-kafka) in Python DoFns. KafkaIO's cross-language read takes topics, not offsets:
+bounded by `max_num_records` it splits the count evenly over its splits (a split short of its
+share polls for `max_read_time`, one with more stops at its share, leaving records behind),
+bounded by `stop_read_time` it stops at a record timestamp (producer clocks decide), and it
+commits offsets when Beam finalizes a bundle, before the later stages and the sinks have run.
+Instead the driver plans the exact offset range of every partition
+(connectors.kafka_client.partition_ranges), `ReadRawRecords` reads exactly those ranges
+(`ReadKafkaRanges`: no split shares, no waiting, nothing left behind), `WriteKeyedBytesToKafka`
+produces each output in the same fused stage (`_ProduceKeyedBytesFn`: the Java writer's settings
+in librdkafka's names; a bundle fails unless Kafka acknowledged every message), and the driver
+commits the ranges' ends only after the run has succeeded, its outputs flushed. The Java write
+cost a bounded run half its time: the JVM start and three expansions, and a write stage that
+ran only after the whole Python stage (BENCHMARKS.md).
 
 The Flink job server available here is Beam 2.62 while the Python SDK is 2.73 (no newer Flink
 runner is served, see stack/versions.sh). Java 2.62's KafkaIO expansion rejects the read fields
@@ -46,6 +49,11 @@ from schemas.envelope import RawRecord
 # Environments of the Java side. See the module docstring.
 JAVA_ENV_LOOPBACK = 'loopback'
 JAVA_ENV_EMBEDDED = 'embedded'
+
+# How long a producer may try to deliver a message before it counts as failed: the Java
+# producer's default, set explicitly so that both writers (Java on Flink, librdkafka on the
+# bounded runners) give up alike, e.g. while a broker restarts.
+DELIVERY_TIMEOUT_MS = 120_000
 
 # The read configuration as Beam 2.62's KafkaIO.Read.External.Configuration accepts it.
 _LegacyReadSchema = typing.NamedTuple(
@@ -126,9 +134,19 @@ class KafkaIOConfig:
       raise ValueError('max_request_bytes must be >= 1024')
     object.__setattr__(self, 'read_ranges', tuple(self.read_ranges))
 
+  @property
+  def uses_java(self) -> bool:
+    """Whether the graph reads and writes with Beam's cross-language KafkaIO (Java): only
+    without planned ranges (Flink, unbounded). A run with read ranges (DirectRunner, Prism)
+    reads and writes with librdkafka in Python and starts no JVM."""
+    return not self.read_ranges
+
   def expansion_service(self) -> JavaJarExpansionService:
     """One expansion service object, shared by every Kafka transform of a pipeline (separate
     services for the read and the writes have been reported to hang)."""
+    if not self.uses_java:
+      raise RuntimeError('a run with planned read ranges uses no KafkaIO: it needs no expansion '
+                         'service (and no JVM)')
     append_args = []
     if self.java_env == JAVA_ENV_EMBEDDED:
       append_args = ['--defaultEnvironmentType=EMBEDDED', '--experiments=use_deprecated_read']
@@ -146,11 +164,14 @@ class KafkaIOConfig:
     }
 
   def producer_config(self) -> dict[str, str]:
+    """The output producers' settings, in the Java client's names (WriteToKafka); the bounded
+    runners' librdkafka writer takes the same, renamed (`librdkafka_producer_config`)."""
     config = {
         'bootstrap.servers': self.bootstrap_servers,
         'acks': 'all',
         'enable.idempotence': 'true',
         'linger.ms': '20',
+        'delivery.timeout.ms': str(DELIVERY_TIMEOUT_MS),
     }
     if self.max_request_bytes is not None:
       config['max.request.size'] = str(self.max_request_bytes)
@@ -193,6 +214,8 @@ class ReadRawRecords(beam.PTransform):
     unknown = {r.topic for r in config.read_ranges} - set(source_by_topic)
     if unknown:
       raise ValueError(f'read ranges of topics that are not read: {sorted(unknown)}')
+    if config.uses_java and expansion_service is None:
+      raise ValueError('reading with KafkaIO (no planned ranges) needs an expansion service')
     self._config = config
     self._source_by_topic = dict(source_by_topic)
     self._expansion_service = expansion_service
@@ -201,7 +224,7 @@ class ReadRawRecords(beam.PTransform):
 
   def expand(self, pbegin):
     source_by_topic = self._source_by_topic
-    if self._config.read_ranges:
+    if not self._config.uses_java:
       return pbegin | 'ReadKafkaRanges' >> ReadKafkaRanges(
           self._config, source_by_topic, self._config.read_ranges,
           idle_timeout_s=self._max_read_seconds or DEFAULT_IDLE_TIMEOUT_S)
@@ -353,17 +376,181 @@ def _read_from_kafka(
       expansion_service=expansion_service)
 
 
+# Java producer setting → its librdkafka name. Every setting of KafkaIOConfig.producer_config
+# must be listed: one added later is renamed deliberately, never silently dropped.
+_LIBRDKAFKA_NAMES = {
+    'bootstrap.servers': 'bootstrap.servers',
+    'acks': 'acks',
+    'enable.idempotence': 'enable.idempotence',
+    'linger.ms': 'linger.ms',
+    'delivery.timeout.ms': 'delivery.timeout.ms',   # librdkafka's alias of message.timeout.ms
+    # The largest message (a dead letter as large as the DLQ topic allows); librdkafka refuses a
+    # larger one in produce(), as the Java producer does in send().
+    'max.request.size': 'message.max.bytes',
+}
+# What librdkafka needs to behave as the Java producer does, beyond the shared settings.
+_LIBRDKAFKA_ONLY = {
+    # The Java producer's default partitioner (murmur2 of the key): an output lands on the
+    # partition WriteToKafka picked for the same key (librdkafka's default is CRC32).
+    'partitioner': 'murmur2_random',
+    # Only failures call back: a per-message success report would cost more Python than the
+    # produce() itself; what was not reported failed was delivered once flush() returns 0.
+    'delivery.report.only.error': True,   # a Python-side setting of confluent-kafka: a bool
+    'client.id': 'millionx-output-writer',
+}
+# A flush waits at most this much longer than the delivery timeout, after which librdkafka has
+# failed every message itself; anything still queued then fails the bundle.
+_FLUSH_MARGIN_S = 30.0
+# Serve queued delivery reports every this many messages, so a failure is seen early and the
+# report queue stays short.
+_POLL_EVERY = 1000
+# While librdkafka's queue is full: how long each poll lets batches drain.
+_FULL_QUEUE_POLL_S = 0.05
+
+
+def librdkafka_producer_config(config: KafkaIOConfig) -> dict[str, typing.Any]:
+  """KafkaIOConfig.producer_config (the Java writer's settings) in librdkafka's names."""
+  java = config.producer_config()
+  unmapped = sorted(set(java) - set(_LIBRDKAFKA_NAMES))
+  if unmapped:
+    raise ValueError(f'producer settings without a librdkafka name: {unmapped}')
+  settings = {_LIBRDKAFKA_NAMES[name]: value for name, value in java.items()}
+  settings.update(_LIBRDKAFKA_ONLY)
+  return settings
+
+
+class KafkaWriteError(RuntimeError):
+  """Kafka did not acknowledge some messages of a bundle (refused, or no answer in time). The
+  bundle fails, so the bounded run fails and the driver commits no offsets."""
+
+
+class _BundleDeliveries:
+  """What one bundle sent and what failed. One per bundle, so that a late report of an earlier,
+  failed bundle cannot count against the next one."""
+
+  def __init__(self):
+    self.produced = 0
+    self.failed = 0
+    self.errors: dict[str, int] = {}    # error name and text → messages (never a payload)
+    self.partitions: set[int] = set()
+
+  def on_delivery(self, err, msg) -> None:
+    if err is not None:   # delivery.report.only.error: only failures are reported
+      self.failed += 1
+      text = f'{err.name()}: {err.str()}'
+      self.errors[text] = self.errors.get(text, 0) + 1
+      self.partitions.add(msg.partition())
+
+
+class _ProduceKeyedBytesFn(beam.DoFn):
+  """(key bytes, value bytes) → one message each on `topic`, through a librdkafka producer.
+
+  The producer is made in setup() and closed in teardown(); finish_bundle() flushes it and
+  raises KafkaWriteError unless Kafka acknowledged every message of the bundle within the
+  delivery timeout and a margin. A failed bundle drops its producer (purging what it still
+  held); the next bundle makes a new one."""
+
+  def __init__(self, settings: dict[str, typing.Any], topic: str,
+               producer_factory: Optional[typing.Callable[[dict], typing.Any]] = None):
+    if not topic:
+      raise ValueError('topic is empty')
+    self._settings = dict(settings)
+    self._topic = topic
+    self._producer_factory = producer_factory
+    self._flush_timeout_s = int(self._settings['delivery.timeout.ms']) / 1000 + _FLUSH_MARGIN_S
+    self._producer = None
+    self._refused = None
+    self._num_written = None
+    self._bundle = None
+    self._unpolled = 0
+
+  def display_data(self):
+    return {'topic': self._topic, 'bootstrap_servers': self._settings['bootstrap.servers']}
+
+  def setup(self):
+    import confluent_kafka  # pylint: disable=import-outside-toplevel
+    self._refused = confluent_kafka.KafkaException
+    self._num_written = beam.metrics.Metrics.counter(METRICS_NAMESPACE,
+                                                     'num_kafka_messages_written')
+    self._producer = self._new_producer()
+
+  def _new_producer(self):
+    if self._producer_factory is not None:
+      return self._producer_factory(self._settings)
+    import confluent_kafka  # pylint: disable=import-outside-toplevel
+    return confluent_kafka.Producer(self._settings)
+
+  def start_bundle(self):
+    if self._producer is None:
+      self._producer = self._new_producer()
+    self._bundle = _BundleDeliveries()
+    self._unpolled = 0
+
+  def process(self, element):
+    key, value = element
+    producer = self._producer
+    while True:
+      try:
+        producer.produce(self._topic, value, key, on_delivery=self._bundle.on_delivery)
+        break
+      except BufferError:   # queue.buffering.max.messages/kbytes reached: let batches drain
+        producer.poll(_FULL_QUEUE_POLL_S)
+      except self._refused as e:   # larger than message.max.bytes, a fatal producer error
+        raise KafkaWriteError(f'{self._topic}: librdkafka refused a message: {e}') from e
+    self._bundle.produced += 1
+    self._unpolled += 1
+    if self._unpolled >= _POLL_EVERY:
+      self._unpolled = 0
+      producer.poll(0)
+
+  def finish_bundle(self):
+    bundle = self._bundle
+    left = self._producer.flush(self._flush_timeout_s)
+    if left or bundle.failed:
+      self._drop_producer()
+      problems = []
+      if bundle.failed:
+        problems.append(f'{bundle.failed} of {bundle.produced} message(s) failed '
+                        f'(partitions {sorted(bundle.partitions)}): {bundle.errors}')
+      if left:
+        problems.append(f'{left} of {bundle.produced} message(s) not acknowledged after '
+                        f'{self._flush_timeout_s:.0f} s')
+      raise KafkaWriteError(f'{self._topic}: ' + '; '.join(problems))
+    self._num_written.inc(bundle.produced)
+
+  def teardown(self):
+    self._drop_producer()
+
+  def _drop_producer(self) -> None:
+    producer, self._producer = self._producer, None
+    if producer is not None:
+      # After a successful flush nothing is queued; after a failure, drop what is left rather
+      # than let it go out unseen by any bundle.
+      producer.purge()
+      producer.poll(0)
+      producer.close()
+
+
 class WriteKeyedBytesToKafka(beam.PTransform):
-  """Writes (key bytes, value bytes) pairs to one topic with Beam's WriteToKafka."""
-  def __init__(self, config: KafkaIOConfig, topic: str, expansion_service):
+  """Writes (key bytes, value bytes) pairs to one topic, each pair one message.
+
+  With planned read ranges (bounded runs) through librdkafka in a Python DoFn
+  (`_ProduceKeyedBytesFn`, fused with the stages before it); otherwise (Flink) with Beam's
+  WriteToKafka. Both with the settings of `KafkaIOConfig.producer_config`."""
+  def __init__(self, config: KafkaIOConfig, topic: str, expansion_service=None):
     super().__init__()
     if not topic:
       raise ValueError('topic is empty')
+    if config.uses_java and expansion_service is None:
+      raise ValueError('writing with KafkaIO (no planned ranges) needs an expansion service')
     self._config = config
     self._topic = topic
     self._expansion_service = expansion_service
+    self._settings = None if config.uses_java else librdkafka_producer_config(config)
 
   def expand(self, pcoll):
+    if not self._config.uses_java:
+      return pcoll | 'Produce' >> beam.ParDo(_ProduceKeyedBytesFn(self._settings, self._topic))
     return (
         pcoll
         | 'AsKV' >> beam.Map(lambda kv: (bytes(kv[0]), bytes(kv[1]))).with_output_types(
@@ -372,4 +559,3 @@ class WriteKeyedBytesToKafka(beam.PTransform):
             producer_config=self._config.producer_config(),
             topic=self._topic,
             expansion_service=self._expansion_service))
-

@@ -1,12 +1,17 @@
 """The one graph: Kafka → validate → privacy → enrich → embed → outputs, every dead letter to the DLQ.
 
-    ReadRawRecords (Beam ReadFromKafka, with metadata)
+    ReadRawRecords (planned offset ranges: librdkafka in Python; Flink: Beam ReadFromKafka)
       → CountRead
       → ProcessRecords: ValidateRecords → PrivacyShield → EnrichRecords(weather, products)
                         → EmbedRecords (RunInference)
-      → posts  → PostsToJson  → WriteToKafka(out.social.posts)   (+ sinks, when configured)
-      → orders → OrdersToJson → WriteToKafka(out.market.orders)  (+ sinks, when configured)
-      → dead letters of every stage → DeadLettersToJson → WriteToKafka(dlq.pipeline)
+      → posts  → PostsToJson  → WritePosts(out.social.posts)    (+ sinks, when configured)
+      → orders → OrdersToJson → WriteOrders(out.market.orders)  (+ sinks, when configured)
+      → dead letters of every stage → DeadLettersToJson → WriteDeadLetters(dlq.pipeline)
+
+The three writes are WriteKeyedBytesToKafka: on the bounded runners (DirectRunner, Prism, which
+read planned ranges) a librdkafka producer in a Python DoFn, fused with the stages, that fails
+its bundle unless Kafka acknowledged every message, so such a run starts no JVM and builds no
+expansion service; on Flink Beam's WriteToKafka, with ReadFromKafka sharing one expansion service.
 
 Nothing read may vanish: every record read is counted (num_records_read), and ends as a post,
 an order, or a dead letter, each counted too; `pipeline.summary` reconciles the three.
@@ -125,8 +130,9 @@ class SensoryPipeline(beam.PTransform):
 
   def expand(self, pbegin) -> GraphOutputs:
     config = self._config
-    # One expansion service object for every Kafka transform of the pipeline.
-    kafka_service = config.kafka.expansion_service()
+    # One expansion service object for every Kafka transform of the pipeline; none (no JVM)
+    # where Kafka is read and written in Python (the bounded runs).
+    kafka_service = config.kafka.expansion_service() if config.kafka.uses_java else None
     raw = (
         pbegin
         | 'ReadRawRecords' >> ReadRawRecords(
