@@ -38,10 +38,10 @@ def run(argv: Optional[Sequence[str]] = None, model_handler=None) -> Optional[Ru
   argv = list(sys.argv[1:] if argv is None else argv)
   plan, options = plan_run(argv)
   errors = []
-  for view in (opts.KafkaOptions, opts.TransformOptions, opts.SinkOptions):
+  for view in (opts.KafkaOptions, opts.TransformOptions, opts.SinkOptions, opts.RunOptions):
     errors += view.validate(options.view_as(view), None) or []
   if errors:
-    raise SystemExit('Invalid options:\n  ' + '\n  '.join(errors))
+    raise UsageError('invalid options:\n  ' + '\n  '.join(errors))
   graph_config = build_graph_config(options, plan)
   run_opts = options.view_as(opts.RunOptions)
   if not run_opts.skip_preflight:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import os
 
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import (FlinkRunnerOptions, PipelineOptions,
+                                                  StandardOptions)
 
 from connectors.secrets import SecretError, SecretRef
 from connectors.weaviate_schema import ORDERS_COLLECTION as WEAVIATE_ORDERS_COLLECTION
 from connectors.weaviate_schema import POSTS_COLLECTION as WEAVIATE_POSTS_COLLECTION
 from pipeline import versions
-from pipeline.topics import TOPICS_FILE
+from pipeline.topics import TOPICS_FILE, load_topics
 from transforms.config import DEFAULT_EMBED_BACKEND, EMBED_BACKENDS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,7 +79,21 @@ class KafkaOptions(PipelineOptions):
       errors.append('--consumer_group must not be empty')
     if not os.path.isfile(self.topics_config):
       errors.append(f'--topics_config {self.topics_config} does not exist')
+    elif self.sources is not None:
+      errors += source_errors(self.sources, self.topics_config)
     return errors
+
+
+def source_errors(sources: str, topics_config: str) -> list[str]:
+  """--sources must name raw topics' sources of the topics file (checked here, not when the
+  graph is built, where an unknown one was a traceback)."""
+  known = sorted(set(load_topics(topics_config).raw_source_by_topic().values()))
+  names = [name.strip() for name in sources.split(',')]
+  unknown = [name for name in names if name not in known]
+  if not unknown:
+    return []
+  shown = ', '.join(repr(name[:40]) for name in unknown)
+  return [f'--sources: unknown source(s) {shown}; known: {",".join(known)}']
 
 
 class OutputOptions(PipelineOptions):
@@ -188,6 +203,11 @@ class TransformOptions(PipelineOptions):
       errors.append('give --weather_snapshot or --openweather_key_ref, not both')
     if self.embed_max_batch_size < 1:
       errors.append('--embed_max_batch_size must be >= 1')
+    for name in ('weather_refresh_seconds', 'catalog_refresh_seconds', 'weather_max_age_seconds'):
+      if getattr(self, name) <= 0:
+        errors.append(f'--{name} must be positive')
+    if self.pseudonym_key_id is not None and not self.pseudonym_key_id.strip():
+      errors.append('--pseudonym_key_id must not be blank (omit it for the key\'s fingerprint)')
     errors += embed_errors(self, self.embed)
     return errors
 
@@ -311,6 +331,18 @@ class RunOptions(PipelineOptions):
         '--progress_interval', type=float, default=5.0,
         help='Seconds between progress lines (records done of the backlog, rate, time left) while '
         'a run works; 0 turns them off. Flink cluster jobs: python -m pipeline.progress.')
+
+  def validate(self, validator):
+    errors = []
+    if self.progress_interval < 0:
+      errors.append('--progress_interval must be >= 0 (0: no progress lines)')
+    if self.detached:
+      runner = (self.view_as(StandardOptions).runner or '').lower()
+      master = self.view_as(FlinkRunnerOptions).flink_master
+      if not runner.startswith('flink') or master in (None, '[local]', '[auto]'):
+        errors.append('--detached needs --runner=FlinkRunner and a cluster --flink_master '
+                      '(HOST:8081): any other run works in this process, so it cannot detach')
+    return errors
 
 
 class SinkOptions(PipelineOptions):
