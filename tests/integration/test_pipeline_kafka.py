@@ -137,6 +137,39 @@ def test_a_failed_run_commits_nothing_and_the_rerun_writes_every_record_once_to_
     assert result.ok() and result.events > 100, result
 
 
+def test_direct_runner_with_embeddings_writes_vectors_to_weaviate(topics):
+  """The default run (embeddings on, the default backend): every record accounted for, every
+  post and order in both sinks once, and every Weaviate object carries a finite 384-d vector
+  named by the backend that made it; the same text gets the same vector."""
+  import math  # pylint: disable=import-outside-toplevel
+  from connectors.weaviate import VECTOR_NAME, open_client  # pylint: disable=import-outside-toplevel
+  group = f'g-{uuid.uuid4().hex[:6]}'
+  data = h.publish_demo(topics, seed=21, events=40, malformed_share=0.1)
+  expected = h.raw_coordinates(topics)
+  keys = ['--dlq_key_ref=env:MILLIONX_DLQ_KEY', '--pseudonym_key_ref=env:MILLIONX_PSEUDONYM_KEY']
+  with sink_helpers.snowflake_schema() as snow, sink_helpers.weaviate_collections() as weav:
+    summary = run([*topics.pipeline_args(group), *keys, '--max_read_seconds=30',
+                   *h.sink_args(snow, weav)])
+    assert summary.reconciled, summary.render()
+    assert summary.get('num_embeddings_computed') + summary.get('num_embedding_cache_hits') > 0
+    h.assert_all_accounted(expected, h.read_outputs(topics), malformed_count=len(data.malformed))
+    result = h.delivery(topics, expected, snow, weav)
+    assert result.ok() and result.events > 30, result
+    by_text: dict = {}
+    with open_client(weav) as client:
+      for name in (weav.posts_collection, weav.orders_collection):
+        for obj in client.collections.get(name).iterator(include_vector=True):
+          vector = obj.vector[VECTOR_NAME]
+          assert len(vector) == 384 and all(map(math.isfinite, vector)), obj.uuid
+          assert abs(math.sqrt(sum(v * v for v in vector)) - 1.0) < 1e-3   # normalized
+          assert obj.properties['embedding_model'].startswith('all-MiniLM-L6-v2')
+          if obj.properties.get('text'):
+            by_text.setdefault(obj.properties['text'], []).append(vector)
+    # The same text, the same direction (int8 results vary a little with their sub-batch).
+    for vectors in (v for v in by_text.values() if len(v) > 1):
+      assert all(sum(a * b for a, b in zip(vectors[0], v)) > 0.99 for v in vectors[1:])
+
+
 @pytest.mark.slow
 def test_a_backlog_over_10000_is_read_completely_in_one_run_without_waiting(topics):
   """Beam's bounded read gave 2 splits of 6,000 to 12,000 records in 3 partitions: one split
