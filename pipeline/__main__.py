@@ -8,7 +8,10 @@
                                    streaming job submitted to the Flink session cluster; with
                                    --detached the Flink job id is printed and the command returns
 
-`--help` lists every flag. Secrets are passed as references (env:NAME / file:PATH) only.
+`--help` lists every flag. Secrets are passed as references (env:NAME / file:PATH) only. The
+defaults, --dlq_key_ref=env:MILLIONX_DLQ_KEY and --pseudonym_key_ref=env:MILLIONX_PSEUDONYM_KEY,
+need both variables set (keys of 32 random bytes, hex or base64); `./run_local.sh` (no command)
+sets up the local stack and runs it with the stack's keys (.local/secrets/) instead.
 """
 from __future__ import annotations
 
@@ -28,8 +31,8 @@ from pipeline import console, metrics_push, preflight, progress
 from pipeline.bounded_read import bound_to_backlog, commit_read
 from pipeline.config_from_options import build_graph_config
 from pipeline.graph import SensoryPipeline
-from pipeline.runners import (FLINK_CHECKPOINT_INTERVAL_MS, SDK_HARNESS_LOG_LEVEL,
-                              WORKER_POOL_ADDRESS, UsageError, plan_run)
+from pipeline.runners import (FLINK_CHECKPOINT_INTERVAL_MS, LOOPBACK_PROCESS_WORKER,
+                              SDK_HARNESS_LOG_LEVEL, WORKER_POOL_ADDRESS, UsageError, plan_run)
 from pipeline.sinks import sinks_from_options
 from pipeline.summary import RunSummary, summarize_metrics
 
@@ -101,14 +104,27 @@ def _progress(plan, options, graph_config):
   return progress.reporter_for_run(interval, to_read)
 
 
-def print_help(out=sys.stdout) -> None:
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+  """The description as written, and each flag's default where it has one its help does not
+  already give. A secret flag's default is a reference (env:NAME), never a value: a default
+  that is not a reference is not shown."""
+  def _get_help_string(self, action):
+    text = action.help or ''
+    default = action.default
+    if (default is None or isinstance(default, bool) or default == argparse.SUPPRESS
+        or '%(default)' in text or 'default' in text.lower()):
+      return text
+    if action.dest.endswith('_ref') and not str(default).startswith(('env:', 'file:')):
+      return text
+    return text + ' (default: %(default)s)'
+
+
+def help_parser() -> argparse.ArgumentParser:
   """Our flags, then the Beam runner flags this project uses; `--help_beam` shows all of Beam's."""
   parser = argparse.ArgumentParser(
-      prog='python -m pipeline', description=__doc__,
-      formatter_class=argparse.RawDescriptionHelpFormatter,
+      prog='python -m pipeline', description=__doc__, formatter_class=_HelpFormatter,
       epilog='Beam has many more options (`python -m pipeline --help_beam`).')
-  for view in (opts.KafkaOptions, opts.OutputOptions, opts.TransformOptions, opts.SinkOptions,
-               opts.RunOptions):
+  for view in opts.PIPELINE_OPTIONS:
     view._add_argparse_args(parser)  # pylint: disable=protected-access
   beam_group = parser.add_argument_group('Beam runner flags used here')
   for flag, text in (
@@ -126,9 +142,24 @@ def print_help(out=sys.stdout) -> None:
       ('--job_name', 'Flink job name (default millionx-sensory-<time>).'),
       ('--default_sdk_harness_log_level', f'Flink: log level of the SDK harnesses (default '
        f'{SDK_HARNESS_LOG_LEVEL}: at INFO, Flink\'s start-up logging can block the embedded Java '
-       'harness).')):
+       'harness).'),
+      ('--sdk_worker_parallelism', 'Flink: Python worker processes per TaskManager (default: '
+       'the parallelism, one per slot; Beam\'s 1 would give all slots one GIL).'),
+      ('--environment_config', f'With EXTERNAL: the worker pool\'s address (default {WORKER_POOL_ADDRESS}).'),
+      ('--experiments', f'Beam experiments, repeatable (Flink [local] adds {LOOPBACK_PROCESS_WORKER}: '
+       'a process per worker, not a thread).'),
+      ('--max_bundle_size', 'Flink: elements per bundle at most (the job server\'s default, 1000).'),
+      ('--direct_num_workers', 'DirectRunner: worker count (default 1: the stages hold the GIL).'),
+      ('--direct_running_mode', 'DirectRunner: in_memory (default), multi_threading or '
+       'multi_processing.')):
     beam_group.add_argument(flag, help=text)
-  parser.print_help(out)
+  beam_group.add_argument('--streaming', action='store_true',
+                          help='Streaming mode (added for Flink runs; the bounded runners need none).')
+  return parser
+
+
+def print_help(out=sys.stdout) -> None:
+  help_parser().print_help(out)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -136,7 +136,10 @@ class TransformOptions(PipelineOptions):
         'cities; no history, so records far from now get none. Not with --weather_snapshot.')
     group.add_argument(
         '--weather_refresh_seconds', type=float, default=600.0,
-        help='Streaming runs: how often the weather side input is refreshed.')
+        help='Streaming runs (Flink): how often the weather is reloaded. On Flink the enrich DoFn '
+        'reloads the snapshot (or live weather) itself between bundles; where the weather is a '
+        'side input (the streaming tests\' PeriodicImpulse) it is that side input\'s refresh. '
+        'Bounded runs load it once.')
     group.add_argument(
         '--weather_max_age_seconds', type=float, default=3 * 3600.0,
         help='Each record gets its city\'s observation nearest to its event time if it is at '
@@ -146,7 +149,9 @@ class TransformOptions(PipelineOptions):
         help='Product catalog file (JSON list or JSON lines of context.products values).')
     group.add_argument(
         '--catalog_refresh_seconds', type=float, default=600.0,
-        help='Streaming runs: how often the product catalog side input is refreshed.')
+        help='Streaming runs (Flink): how often the product catalog is reloaded, as '
+        '--weather_refresh_seconds: by the enrich DoFn itself on Flink, as a side input\'s refresh '
+        'elsewhere.')
     group.add_argument(
         '--missing_weather', default='flag', choices=MISSING_POLICIES,
         help='No weather for a record: flag (go on, flagged and counted), quiet (counted), '
