@@ -13,9 +13,10 @@ default); a reference's keyed digest must match what is read there.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
-from typing import Callable, Iterable, Iterator, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from connectors import kafka_client
 from connectors.secrets import SecretError
@@ -30,16 +31,55 @@ DEFAULT_TOPIC = 'dlq.pipeline'
 Fetch = Callable[[str, int, int], Optional[tuple]]
 
 
-def read_file(path: str) -> Iterator[DeadLetter]:
+# The agents' dead letters (dlq.ingest, connectors/kafka_publisher.DeadLetterCodec) are another
+# format: JSON with the reason in clear and the payload Fernet-encrypted under the agents'
+# --dlq-key (or only its SHA-256). `list` shows them; show/replay are for the pipeline's.
+INGEST_FORMAT = ('an agent ingest dead letter (dlq.ingest): JSON with stage, source, '
+                 'intended_topic, error_class, reason and time in clear and the payload '
+                 'Fernet-encrypted under the agents\' --dlq-key (payload_fernet; only its '
+                 'payload_sha256 when the agent had no key), not a pipeline dead letter')
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestDeadLetter:
+  """A dead letter of the agents, where it was read (topic:partition:offset or file:line)."""
+  where: str
+  letter: dict
+
+
+def parse(value: bytes, where: str) -> Union[DeadLetter, IngestDeadLetter]:
+  """A dead letter of the pipeline or of the agents; LookupError for anything else (never a
+  KeyError naming a missing field)."""
+  try:
+    data = json.loads(value)
+    if isinstance(data, dict) and data.get('stage') == 'ingest' and 'intended_topic' in data:
+      return IngestDeadLetter(where, data)
+    return dead_letter_from_json(value)
+  except (ValueError, KeyError, TypeError) as e:
+    raise LookupError(f'{where} is not a dead letter of the pipeline or the agents '
+                      f'({type(e).__name__})') from e
+
+
+def read_file(path: str) -> Iterator[Union[DeadLetter, IngestDeadLetter]]:
   with open(path, 'rb') as f:
-    for line in f:
+    for n, line in enumerate(f, 1):
       if line.strip():
-        yield dead_letter_from_json(line)
+        yield parse(line, f'{path}:{n}')
 
 
-def read_topic(bootstrap_servers: str, topic: str) -> Iterator[DeadLetter]:
+def read_topic(bootstrap_servers: str, topic: str) -> Iterator[Union[DeadLetter, IngestDeadLetter]]:
   for message in kafka_client.read_topic(bootstrap_servers, topic):
-    yield dead_letter_from_json(message.value)
+    yield parse(message.value, f'{message.topic}:{message.partition}:{message.offset}')
+
+
+def pipeline_dead_letters(source: Iterable) -> Iterator[DeadLetter]:
+  """The pipeline's dead letters of `source`; an agent's is an error that says what it is."""
+  for dead in source:
+    if isinstance(dead, IngestDeadLetter):
+      raise LookupError(f'{dead.where} is {INGEST_FORMAT}: `python -m pipeline.dlq --topic '
+                        'dlq.ingest list` lists them; show and replay read the pipeline\'s '
+                        '(dlq.pipeline)')
+    yield dead
 
 
 def kafka_fetch(bootstrap_servers: str) -> Fetch:
@@ -72,7 +112,14 @@ def decrypt(dead: DeadLetter, keys: dict[str, PayloadCipher]) -> bytes:
   return _cipher(dead, keys).open_dead_letter(dead)
 
 
-def summary_line(dead: DeadLetter) -> str:
+def summary_line(dead: Union[DeadLetter, IngestDeadLetter]) -> str:
+  if isinstance(dead, IngestDeadLetter):
+    letter = dead.letter
+    reason = str(letter.get('reason', '')).replace('\n', ' ')
+    payload = 'encrypted' if letter.get('payload_fernet') else 'hash only'
+    return (f'{dead.where}  {letter.get("time")}  ingest    {str(letter.get("error_class")):<22}  '
+            f'{letter.get("source")} -> {letter.get("intended_topic")}  payload '
+            f'{letter.get("payload_size")} bytes, {payload}  {reason[:120]}')
   message = dead.error_message.replace('\n', ' ')
   return (f'{dead.dead_letter_id}  {dead.failed_at.isoformat()}  {dead.stage:<8}  '
           f'{dead.error_class:<22}  {dead.topic}:{dead.partition}:{dead.offset}  {message[:120]}')
@@ -121,7 +168,7 @@ def replay_plan(dead_letters: Iterable[DeadLetter], ids: Sequence[str],
   an original no longer in its topic, and on one whose digest differs from the sealed one."""
   wanted = set(ids)
   plan = []
-  for dead in dead_letters:
+  for dead in pipeline_dead_letters(dead_letters):
     if dead.dead_letter_id not in wanted:
       continue
     wanted.discard(dead.dead_letter_id)
@@ -157,17 +204,22 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--bootstrap-servers', default='127.0.0.1:9092', help='Kafka brokers')
   parser.add_argument('--topic', default=DEFAULT_TOPIC, help='the DLQ topic to read')
   parser.add_argument('--file', help='read dead letters from this JSON-lines file instead of Kafka')
-  parser.add_argument('--key', action='append', default=[],
-                      help='DLQ key secret reference (env:NAME or file:PATH), optionally '
-                           'suffixed #KEY_ID; repeat for rotated keys')
+  key_help = ('DLQ key secret reference (env:NAME or file:PATH), optionally suffixed #KEY_ID; '
+              'repeat for rotated keys')
+  parser.add_argument('--key', action='append', default=[], help=key_help)
   sub = parser.add_subparsers(dest='command', required=True)
-  lst = sub.add_parser('list', help='one line per dead letter (no payload)')
+  lst = sub.add_parser('list', help='one line per dead letter (no payload); agent ingest dead '
+                       'letters (--topic dlq.ingest) too')
   lst.add_argument('--stage', help='only this stage')
   lst.add_argument('--limit', type=int, default=1000, help='at most this many lines')
   shw = sub.add_parser('show', help='a dead letter with its payload decrypted (needs --key)')
   shw.add_argument('ids', nargs='+', help='dead_letter_id values')
   rep = sub.add_parser('replay', help='republish originals to their sealed source topic (needs --key)')
   rep.add_argument('ids', nargs='+', help='dead_letter_id values')
+  # --key after the command as well (`show ID --key env:MILLIONX_DLQ_KEY`): its own dest, since
+  # a subcommand's default would overwrite a --key given before the command.
+  for command in (shw, rep):
+    command.add_argument('--key', dest='command_key', action='append', default=[], help=key_help)
   rep.add_argument('--dry-run', action='store_true', help='print what would be published')
   return parser
 
@@ -180,14 +232,16 @@ def main(argv: Optional[Sequence[str]] = None, out=sys.stdout) -> int:
     if args.command == 'list':
       n = 0
       for dead in source:
-        if args.stage and dead.stage != args.stage:
+        stage = 'ingest' if isinstance(dead, IngestDeadLetter) else dead.stage
+        if args.stage and stage != args.stage:
           continue
         print(summary_line(dead), file=out)
         n += 1
         if n >= args.limit:
           break
       return 0
-    keys = ciphers(args.key)
+    keys = ciphers(args.key + args.command_key)
+    source = pipeline_dead_letters(source)
     if args.command == 'show':
       wanted = set(args.ids)
       for dead in source:
