@@ -5,7 +5,7 @@ One message per variant that has a SKU, in the product contract the enrichment r
 so orders from any shop can be joined to their product by SKU.
 
     python -m agents.catalog --shop-url https://SHOP.myshopify.com \
-        --access-token env:SHOPIFY_ACCESS_TOKEN [--once | --interval 3600]
+        --access-token-ref env:SHOPIFY_ACCESS_TOKEN [--once | --interval 3600]
 """
 from __future__ import annotations
 

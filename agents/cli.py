@@ -73,9 +73,10 @@ def common_parser(source: str, description: str) -> argparse.ArgumentParser:
                       help='prefix every topic name (tests publish to unique topics)')
   parser.add_argument('--checkpoint-dir', default=str(DEFAULT_DIR),
                       help=f'where checkpoints are kept (default {DEFAULT_DIR})')
-  parser.add_argument('--dlq-key', type=secret_ref,
+  parser.add_argument('--dlq-key-ref', '--dlq-key', type=secret_ref, metavar='REF',
                       help='secret reference (env:NAME or file:PATH) to a Fernet key; dead '
-                      'letters then carry the payload encrypted, otherwise only its hash')
+                      'letters then carry the payload encrypted, otherwise only its hash; '
+                      '--dlq-key is its old name')
   parser.add_argument('--base-url', help='API base URL (tests, other countries, proxies)')
   parser.add_argument('--max-attempts', type=int, default=5,
                       help='attempts per API call before giving up (default 5)')
@@ -153,7 +154,7 @@ def main(source: str, description: str, add_arguments: Callable[[argparse.Argume
   config = PublisherConfig(bootstrap_servers=args.bootstrap_servers or topics.bootstrap_servers,
                            client_id=f'millionx-agent-{source}')
   with KafkaPublisher(config) as publisher:
-    sink = KafkaSink(publisher, topics, DeadLetterCodec(args.dlq_key))
+    sink = KafkaSink(publisher, topics, DeadLetterCodec(args.dlq_key_ref))
     if not args.interval:
       ok = one_pass(sink, args.since)
       log.info('%s: total %s', source, dict(publisher.acked))

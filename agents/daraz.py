@@ -1,7 +1,8 @@
 """Daraz agent: orders updated since the checkpoint, each with its items -> the Daraz raw topic.
 
-    python -m agents.daraz --app-key 123456 --app-secret env:DARAZ_APP_SECRET \
-        --access-token env:DARAZ_ACCESS_TOKEN --refresh-token env:DARAZ_REFRESH_TOKEN [--once]
+    python -m agents.daraz --app-key 123456 --app-secret-ref env:DARAZ_APP_SECRET \
+        --access-token-ref env:DARAZ_ACCESS_TOKEN \
+        --refresh-token-ref env:DARAZ_REFRESH_TOKEN [--once]
 """
 from __future__ import annotations
 
@@ -29,21 +30,27 @@ class DarazAgent(SourceAgent):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--app-key', required=True, help='App Key from the Daraz Open Platform')
-  parser.add_argument('--app-secret', type=cli.secret_ref, default='env:DARAZ_APP_SECRET',
-                      help='secret reference to the App Secret (default env:DARAZ_APP_SECRET)')
-  parser.add_argument('--access-token', type=cli.secret_ref, default='env:DARAZ_ACCESS_TOKEN',
-                      help='secret reference to the seller access token '
-                      '(default env:DARAZ_ACCESS_TOKEN)')
-  parser.add_argument('--refresh-token', type=cli.secret_ref,
-                      help='secret reference to the refresh token; without it an expired access '
-                      'token stops the run')
+  parser.add_argument('--app-secret-ref', '--app-secret', type=cli.secret_ref, metavar='REF',
+                      default='env:DARAZ_APP_SECRET',
+                      help='secret reference (env:NAME or file:PATH) to the App Secret (default '
+                      'env:DARAZ_APP_SECRET); --app-secret is its old name')
+  parser.add_argument('--access-token-ref', '--access-token', type=cli.secret_ref, metavar='REF',
+                      default='env:DARAZ_ACCESS_TOKEN',
+                      help='secret reference (env:NAME or file:PATH) to the seller access '
+                      'token (default env:DARAZ_ACCESS_TOKEN); --access-token is its old name')
+  parser.add_argument('--refresh-token-ref', '--refresh-token', type=cli.secret_ref,
+                      metavar='REF',
+                      help='secret reference (env:NAME or file:PATH) to the refresh token; '
+                      'without it an expired access token stops the run; --refresh-token is its '
+                      'old name')
   parser.add_argument('--no-items', action='store_true',
                       help='skip GetOrderItems (orders then carry an empty order_items list)')
 
 
 def build(args: argparse.Namespace) -> DarazAgent:
-  config = DarazConfig(args.app_key, args.app_secret, args.access_token, args.refresh_token,
-                       base_url=args.base_url or DEFAULT_BASE_URL, fetch_items=not args.no_items)
+  config = DarazConfig(args.app_key, args.app_secret_ref, args.access_token_ref,
+                       args.refresh_token_ref, base_url=args.base_url or DEFAULT_BASE_URL,
+                       fetch_items=not args.no_items)
   return DarazAgent(DarazClient(config, cli.http_config(args, DEFAULT_BASE_URL)))
 
 

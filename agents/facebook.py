@@ -1,6 +1,7 @@
 """Facebook agent: a page's posts (with comments) created since the checkpoint -> raw topic.
 
-    python -m agents.facebook --page-id 104829375601234 --access-token env:FB_PAGE_TOKEN [--once]
+    python -m agents.facebook --page-id 104829375601234 --access-token-ref env:FB_PAGE_TOKEN \
+        [--once]
 """
 from __future__ import annotations
 
@@ -30,15 +31,17 @@ class FacebookAgent(SourceAgent):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--page-id', required=True, help='the Facebook page id')
-  parser.add_argument('--access-token', type=cli.secret_ref, default='env:FB_PAGE_TOKEN',
-                      help='secret reference to a page access token (default env:FB_PAGE_TOKEN)')
+  parser.add_argument('--access-token-ref', '--access-token', type=cli.secret_ref, metavar='REF',
+                      default='env:FB_PAGE_TOKEN',
+                      help='secret reference (env:NAME or file:PATH) to a page access token '
+                      '(default env:FB_PAGE_TOKEN); --access-token is its old name')
   parser.add_argument('--api-version', default='v21.0', help='Graph API version (v21.0)')
   parser.add_argument('--comments-per-post', type=int, default=100,
                       help='at most this many comments kept per post (100)')
 
 
 def build(args: argparse.Namespace) -> FacebookAgent:
-  config = FacebookConfig(args.page_id, args.access_token, api_version=args.api_version,
+  config = FacebookConfig(args.page_id, args.access_token_ref, api_version=args.api_version,
                           base_url=args.base_url or DEFAULT_BASE_URL,
                           comments_per_post=args.comments_per_post)
   return FacebookAgent(FacebookClient(config, cli.http_config(args, DEFAULT_BASE_URL)))

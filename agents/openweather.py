@@ -1,6 +1,6 @@
 """Weather agent: observations of the 8 divisional cities -> the weather context topic.
 
-    python -m agents.openweather --api-key env:OPENWEATHER_API_KEY --interval 600
+    python -m agents.openweather --api-key-ref env:OPENWEATHER_API_KEY --interval 600
     python -m agents.openweather --backfill --since 2026-11-01   # hourly history (paid plans)
 
 Observations are keyed by city and hour (`1185241:2026-11-28T11`), so the compacted topic keeps
@@ -77,8 +77,10 @@ class OpenWeatherBackfill(OpenWeatherAgent):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument('--api-key', type=cli.secret_ref, default='env:OPENWEATHER_API_KEY',
-                      help='secret reference to the API key (default env:OPENWEATHER_API_KEY)')
+  parser.add_argument('--api-key-ref', '--api-key', type=cli.secret_ref, metavar='REF',
+                      default='env:OPENWEATHER_API_KEY',
+                      help='secret reference (env:NAME or file:PATH) to the API key (default '
+                      'env:OPENWEATHER_API_KEY); --api-key is its old name')
   parser.add_argument('--units', default='metric', choices=('metric', 'imperial', 'standard'),
                       help='temperature units (metric: °C)')
   parser.add_argument('--backfill', action='store_true',
@@ -90,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build(args: argparse.Namespace) -> OpenWeatherAgent:
   default = DEFAULT_HISTORY_BASE_URL if args.backfill else DEFAULT_BASE_URL
-  config = OpenWeatherConfig(args.api_key, base_url=args.base_url or default, units=args.units)
+  config = OpenWeatherConfig(args.api_key_ref, base_url=args.base_url or default, units=args.units)
   agent = OpenWeatherBackfill if args.backfill else OpenWeatherAgent
   return agent(OpenWeatherClient(config, cli.http_config(args, default)))
 

@@ -1,7 +1,7 @@
 """Shopify agent: orders updated since the checkpoint -> the Shopify raw topic.
 
     python -m agents.shopify --shop-url https://SHOP.myshopify.com \
-        --access-token env:SHOPIFY_ACCESS_TOKEN [--once | --interval 300] [--since 2026-11-01]
+        --access-token-ref env:SHOPIFY_ACCESS_TOKEN [--once | --interval 300] [--since 2026-11-01]
 """
 from __future__ import annotations
 
@@ -32,14 +32,15 @@ class ShopifyAgent(SourceAgent):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   """The shop and its credentials; the catalog agent reads products with the same ones."""
   parser.add_argument('--shop-url', required=True, help='https://<shop>.myshopify.com')
-  parser.add_argument('--access-token', type=cli.secret_ref, default='env:SHOPIFY_ACCESS_TOKEN',
-                      help='secret reference to the Admin API access token '
-                      '(default env:SHOPIFY_ACCESS_TOKEN)')
+  parser.add_argument('--access-token-ref', '--access-token', type=cli.secret_ref, metavar='REF',
+                      default='env:SHOPIFY_ACCESS_TOKEN',
+                      help='secret reference (env:NAME or file:PATH) to the Admin API access '
+                      'token (default env:SHOPIFY_ACCESS_TOKEN); --access-token is its old name')
   parser.add_argument('--api-version', default='2024-04', help='Admin API version (2024-04)')
 
 
 def client(args: argparse.Namespace) -> ShopifyClient:
-  config = ShopifyConfig(args.shop_url, args.access_token, api_version=args.api_version)
+  config = ShopifyConfig(args.shop_url, args.access_token_ref, api_version=args.api_version)
   return ShopifyClient(config, cli.http_config(args, args.shop_url))
 
 

@@ -1,6 +1,6 @@
 """TikTok agent: Research API videos matching a query, by date window -> the TikTok raw topic.
 
-    python -m agents.tiktok --client-key KEY --client-secret env:TIKTOK_CLIENT_SECRET \
+    python -m agents.tiktok --client-key KEY --client-secret-ref env:TIKTOK_CLIENT_SECRET \
         [--query '{"and": [...]}'] [--once | --interval 3600] [--since 2026-11-01]
 """
 from __future__ import annotations
@@ -43,14 +43,16 @@ def _video_id(video) -> str | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--client-key', required=True, help='Research API client key')
-  parser.add_argument('--client-secret', type=cli.secret_ref, default='env:TIKTOK_CLIENT_SECRET',
-                      help='secret reference to the client secret (default env:TIKTOK_CLIENT_SECRET)')
+  parser.add_argument('--client-secret-ref', '--client-secret', type=cli.secret_ref, metavar='REF',
+                      default='env:TIKTOK_CLIENT_SECRET',
+                      help='secret reference (env:NAME or file:PATH) to the client secret '
+                      '(default env:TIKTOK_CLIENT_SECRET); --client-secret is its old name')
   parser.add_argument('--query', help='Research API query object as JSON (default: region BD)')
 
 
 def build(args: argparse.Namespace) -> TikTokAgent:
   extra = {'query_text': args.query} if args.query else {}
-  config = TikTokConfig(args.client_key, args.client_secret,
+  config = TikTokConfig(args.client_key, args.client_secret_ref,
                         base_url=args.base_url or DEFAULT_BASE_URL, **extra)
   return TikTokAgent(TikTokClient(config, cli.http_config(args, DEFAULT_BASE_URL)))
 

@@ -25,6 +25,7 @@ MIN_KEY_BYTES = 32
 MAKE_KEY_HINT = "make one with `python -c 'import secrets; print(secrets.token_hex(32))'`"
 _HEX = re.compile(r'[0-9a-fA-F]+')
 _BASE64 = re.compile(r'[A-Za-z0-9+/_-]+={0,2}')
+_ENV_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]{0,254}')
 # 32 random bytes hold about 30 distinct values; fewer than 16 means a pattern, not randomness.
 _MIN_DISTINCT_BYTES = 16
 
@@ -70,10 +71,15 @@ class SecretRef:
 
   @classmethod
   def parse(cls, ref: str) -> 'SecretRef':
+    """The reference in `ref`. What is not one is most often the secret itself, pasted where
+    its reference belongs, so the error names the expected forms and the length only, never
+    the text (it is printed by argparse, the pipeline's option checks and tracebacks)."""
     scheme, sep, location = (ref or '').partition(':')
-    if not sep or scheme not in ('env', 'file') or not location:
+    if (not sep or scheme not in ('env', 'file') or not location
+        or (scheme == 'env' and not _ENV_NAME.fullmatch(location))):
       raise SecretError(
-          f'Bad secret reference {ref!r}: use env:VARIABLE_NAME or file:/path/to/secret')
+          'not a secret reference: expected env:NAME or file:PATH (NAME an environment '
+          f'variable; got {len(ref or "")} characters)')
     return cls(scheme, location)
 
   def resolve(self) -> str:

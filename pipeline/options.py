@@ -421,6 +421,16 @@ class SinkOptions(PipelineOptions):
       errors.append('--sink_flush_seconds must be >= 0')
     if self.snowflake_batch_size < 1 or self.weaviate_batch_size < 1:
       errors.append('--snowflake_batch_size and --weaviate_batch_size must be >= 1')
+    # Checked here, not first in SnowflakeConfig/WeaviateConfig: one line, not a traceback.
+    for name in ('snowflake_password_ref', 'snowflake_private_key_ref',
+                 'snowflake_private_key_passphrase_ref', 'weaviate_api_key_ref'):
+      ref = getattr(self, name)
+      if ref is None:
+        continue
+      try:
+        SecretRef.parse(ref)
+      except SecretError as e:
+        errors.append(f'--{name}: {e}')
     return errors
 
 

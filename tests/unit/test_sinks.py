@@ -33,7 +33,7 @@ def test_snowflake_config_needs_exactly_one_auth_and_valid_refs():
     _config(password_ref=None)
   with pytest.raises(ValueError, match='exactly one'):
     _config(private_key_ref='file:/k.pem')
-  with pytest.raises(ValueError, match='Bad secret reference'):
+  with pytest.raises(ValueError, match='not a secret reference'):
     _config(password_ref='hunter2')
   assert _config(password_ref=None, private_key_ref='file:/k.pem',
                  private_key_passphrase_ref='env:PASS').display_data()['auth'] == 'key_pair'
