@@ -74,9 +74,10 @@ def common_parser(source: str, description: str) -> argparse.ArgumentParser:
   parser.add_argument('--checkpoint-dir', default=str(DEFAULT_DIR),
                       help=f'where checkpoints are kept (default {DEFAULT_DIR})')
   parser.add_argument('--dlq-key-ref', '--dlq-key', type=secret_ref, metavar='REF',
-                      help='secret reference (env:NAME or file:PATH) to a Fernet key; dead '
-                      'letters then carry the payload encrypted, otherwise only its hash; '
-                      '--dlq-key is its old name')
+                      help='secret reference (env:NAME or file:PATH) to the DLQ key (hex or '
+                      'base64, at least 32 random bytes: the pipeline\'s MILLIONX_DLQ_KEY); '
+                      'ingest dead letters then carry the payload encrypted, otherwise only its '
+                      'hash; checked at start; --dlq-key is its old name')
   parser.add_argument('--base-url', help='API base URL (tests, other countries, proxies)')
   parser.add_argument('--max-attempts', type=int, default=5,
                       help='attempts per API call before giving up (default 5)')
@@ -127,6 +128,9 @@ def main(source: str, description: str, add_arguments: Callable[[argparse.Argume
   log = logging.getLogger(f'agents.{source}')
   try:
     agent = build(args)
+    # The DLQ key is resolved and checked now, before any fetch: a wrong one is a usage error
+    # here, not a crash at the first dead letter. Its errors name the reference, never the key.
+    dead_letters = DeadLetterCodec(args.dlq_key_ref)
   except (ValueError, SecretError) as e:
     parser.error(str(e))
   topics = load_topics(args.topics_file)
@@ -154,7 +158,7 @@ def main(source: str, description: str, add_arguments: Callable[[argparse.Argume
   config = PublisherConfig(bootstrap_servers=args.bootstrap_servers or topics.bootstrap_servers,
                            client_id=f'millionx-agent-{source}')
   with KafkaPublisher(config) as publisher:
-    sink = KafkaSink(publisher, topics, DeadLetterCodec(args.dlq_key_ref))
+    sink = KafkaSink(publisher, topics, dead_letters)
     if not args.interval:
       ok = one_pass(sink, args.since)
       log.info('%s: total %s', source, dict(publisher.acked))

@@ -13,6 +13,7 @@ configured from the same `PublisherConfig` with the same guarantees.
 from __future__ import annotations
 
 import abc
+import base64
 import collections
 import dataclasses
 import datetime
@@ -26,7 +27,7 @@ import confluent_kafka
 import kafka
 from kafka.errors import KafkaError
 
-from connectors.secrets import SecretRef
+from connectors.secrets import DLQ_INGEST_FERNET_LABEL, SecretError, SecretRef, derive_key
 
 _LOG = logging.getLogger(__name__)
 
@@ -331,15 +332,25 @@ class BulkPublisher(_CountingPublisher):
                          f'{timeout_s} s')
 
 
-@dataclasses.dataclass(frozen=True)
 class DeadLetterCodec:
   """Builds ingest dead letters: the reason in clear, the original payload encrypted.
 
-  Payloads hold PII, so the payload travels only Fernet-encrypted, with a key from a secret
-  reference. Without a key the payload is left out and only its SHA-256 and size are kept: the
-  record still says what failed and why, and the raw topic's retention is not extended.
+  Payloads hold PII, so the payload travels only Fernet-encrypted. The Fernet key is derived
+  (connectors.secrets.derive_key, its own label) from the project's DLQ key, the same hex or
+  base64 key of at least 32 random bytes the pipeline's dead letters are sealed with (what
+  run_local.sh makes); it is resolved and checked when the codec is made, so a wrong key stops
+  an agent before its first fetch, not at its first dead letter. Without a key the payload is
+  left out and only its SHA-256 and size are kept: the record still says what failed and why,
+  and the raw topic's retention is not extended.
   """
-  key_ref: Optional[SecretRef] = None
+
+  def __init__(self, key_ref: Optional[SecretRef] = None):
+    self.key_ref = key_ref
+    self._fernet = None
+    if key_ref is not None:
+      from cryptography.fernet import Fernet  # pylint: disable=import-outside-toplevel
+      key = key_ref.resolve_key()   # SecretError naming the reference, never the key
+      self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(key, DLQ_INGEST_FERNET_LABEL)))
 
   def encode(self, *, source: str, intended_topic: str, key: Optional[str], reason: str,
              error_class: str, payload: Optional[bytes], now: datetime.datetime) -> bytes:
@@ -349,10 +360,18 @@ class DeadLetterCodec:
         'payload_size': len(payload) if payload is not None else 0,
         'payload_sha256': hashlib.sha256(payload).hexdigest() if payload is not None else None,
     }
-    if self.key_ref is not None and payload is not None:
-      from cryptography.fernet import Fernet  # pylint: disable=import-outside-toplevel
-      letter['payload_fernet'] = Fernet(self.key_ref.resolve_bytes()).encrypt(payload).decode()
+    if self._fernet is not None and payload is not None:
+      letter['payload_fernet'] = self._fernet.encrypt(payload).decode()
     return json.dumps(letter, ensure_ascii=False, separators=(',', ':')).encode('utf-8')
+
+  def open(self, letter: dict) -> bytes:
+    """The payload of an ingest dead letter (its JSON, parsed), for whoever holds the key.
+    Raises cryptography.fernet.InvalidToken when it was sealed under another key."""
+    if self._fernet is None:
+      raise SecretError('opening an ingest dead letter needs the DLQ key')
+    if not letter.get('payload_fernet'):
+      raise LookupError('this ingest dead letter kept no payload')
+    return self._fernet.decrypt(letter['payload_fernet'].encode('ascii'))
 
 
 def dead_letter_headers(source: str, reason: str, now: datetime.datetime) -> list[tuple[str, bytes]]:

@@ -11,6 +11,10 @@ hex (only hex digits, e.g. `python -c 'import secrets; print(secrets.token_hex(3
 what run_local.sh makes) or base64 (standard or URL-safe alphabet, padding optional, e.g.
 `openssl rand -base64 32`). A value made only of hex digits is read as hex. A passphrase is not
 a key: text that decodes to printable characters, or to too few distinct bytes, is refused.
+
+A key is never used as it is: each purpose gets its own key derived from it (`derive_key`,
+HKDF-SHA256 with a label), so the pipeline's dead letters (transforms/dead_letter.py) and the
+agents' (connectors/kafka_publisher.py) read the one DLQ key the same way.
 """
 from __future__ import annotations
 
@@ -21,6 +25,9 @@ import os
 import re
 from typing import Union
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 MIN_KEY_BYTES = 32
 MAKE_KEY_HINT = "make one with `python -c 'import secrets; print(secrets.token_hex(32))'`"
 _HEX = re.compile(r'[0-9a-fA-F]+')
@@ -30,8 +37,20 @@ _ENV_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]{0,254}')
 _MIN_DISTINCT_BYTES = 16
 
 
+# Labels (HKDF info) of the keys derived from the DLQ key, one per purpose.
+DLQ_PAYLOAD_LABEL = b'millionx-dlq-payload-v1'       # AES-GCM of the pipeline's dead letters
+DLQ_DIGEST_LABEL = b'millionx-dlq-digest-v1'         # keyed digests of dead letters' payloads
+DLQ_INGEST_FERNET_LABEL = b'millionx-dlq-ingest-fernet-v1'   # Fernet of the agents' dead letters
+
+
 class SecretError(ValueError):
   """A secret reference is malformed or points at nothing."""
+
+
+def derive_key(key: bytes, label: bytes) -> bytes:
+  """The 32-byte key for the purpose named by `label` (HKDF-SHA256, no salt: the input is a
+  random key, not a password). Keys for different labels tell nothing about each other."""
+  return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(key)
 
 
 def decode_key(text: Union[str, bytes], what: str = 'key') -> bytes:

@@ -27,12 +27,11 @@ import struct
 from typing import Any, Optional
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import ValidationError
 
-from connectors.secrets import MIN_KEY_BYTES, SecretError, SecretRef
+from connectors.secrets import (DLQ_DIGEST_LABEL, DLQ_PAYLOAD_LABEL, MIN_KEY_BYTES, SecretError,
+                                SecretRef, derive_key)
 from schemas.envelope import RawRecord
 from schemas.normalized import DeadLetter, dead_letter_id, to_row
 from transforms.config import DeadLetterConfig, inline_payload_limit
@@ -46,8 +45,6 @@ FORMAT_KAFKA_MESSAGE = 'kafka-message'        # the original Kafka message, seal
 FORMAT_NORMALIZED_JSON = 'normalized-json'    # the pseudonymized normalized record, sealed
 FORMAT_KAFKA_REFERENCE = 'kafka-reference'    # too large to keep: coordinates, size, digest
 
-_HKDF_INFO = b'millionx-dlq-payload-v1'
-_DIGEST_INFO = b'millionx-dlq-digest-v1'
 _AAD_VERSION = 'millionx-dlq-aad-v2'
 _NONCE_BYTES = 12
 _MAX_MESSAGE_CHARS = 2000
@@ -61,10 +58,6 @@ _U32 = struct.Struct('>I')
 
 class PayloadDecryptError(ValueError):
   """The key is wrong, or the ciphertext was altered or belongs to another dead letter."""
-
-
-def derive_key(secret: bytes, info: bytes = _HKDF_INFO) -> bytes:
-  return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
 
 
 def derive_key_id(key: bytes, label: str) -> str:
@@ -89,8 +82,8 @@ class PayloadCipher:
   def __init__(self, key: bytes, key_id: Optional[str] = None):
     if len(key) < MIN_KEY_BYTES:
       raise SecretError(f'the DLQ key has {len(key)} bytes; it needs at least {MIN_KEY_BYTES}')
-    self._aead = AESGCM(derive_key(key))
-    self._digest_key = derive_key(key, _DIGEST_INFO)
+    self._aead = AESGCM(derive_key(key, DLQ_PAYLOAD_LABEL))
+    self._digest_key = derive_key(key, DLQ_DIGEST_LABEL)
     self.key_id = key_id or derive_key_id(key, 'dlq')
 
   @classmethod
