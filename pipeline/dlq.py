@@ -32,12 +32,12 @@ Fetch = Callable[[str, int, int], Optional[tuple]]
 
 
 # The agents' dead letters (dlq.ingest, connectors/kafka_publisher.DeadLetterCodec) are another
-# format: JSON with the reason in clear and the payload Fernet-encrypted under the agents'
-# --dlq-key (or only its SHA-256). `list` shows them; show/replay are for the pipeline's.
-INGEST_FORMAT = ('an agent ingest dead letter (dlq.ingest): JSON with stage, source, '
-                 'intended_topic, error_class, reason and time in clear and the payload '
-                 'Fernet-encrypted under the agents\' --dlq-key (payload_fernet; only its '
-                 'payload_sha256 when the agent had no key), not a pipeline dead letter')
+# format: JSON with the reason in clear and the payload Fernet-encrypted under a key derived
+# from the DLQ key (or only its SHA-256). They have no id: `list` names each by where it is
+# (topic:partition:offset), `show` takes that; replay is for the pipeline's.
+INGEST_FORMAT = ('an agent ingest dead letter (dlq.ingest): JSON with the reason, source and '
+                 'intended topic in clear and the payload encrypted under the DLQ key (the '
+                 'agents\' --dlq-key-ref), not a pipeline dead letter')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,9 +77,30 @@ def pipeline_dead_letters(source: Iterable) -> Iterator[DeadLetter]:
   for dead in source:
     if isinstance(dead, IngestDeadLetter):
       raise LookupError(f'{dead.where} is {INGEST_FORMAT}: `python -m pipeline.dlq --topic '
-                        'dlq.ingest list` lists them; show and replay read the pipeline\'s '
-                        '(dlq.pipeline)')
+                        'dlq.ingest list` lists them, `show TOPIC:PARTITION:OFFSET --key ...` '
+                        'decrypts one; replay is for the pipeline\'s (dlq.pipeline)')
     yield dead
+
+
+def show_ingest(dead: IngestDeadLetter, key_refs: Sequence[str]) -> dict:
+  """An agent's dead letter with its payload decrypted by the first of the keys that opens it."""
+  from cryptography.fernet import InvalidToken  # pylint: disable=import-outside-toplevel
+
+  from connectors.kafka_publisher import DeadLetterCodec  # pylint: disable=import-outside-toplevel
+  from connectors.secrets import SecretRef  # pylint: disable=import-outside-toplevel
+  out = {'where': dead.where, **{k: v for k, v in dead.letter.items() if k != 'payload_fernet'}}
+  if not dead.letter.get('payload_fernet'):
+    out['payload'] = None   # the agent had no key: only the payload's hash and size were kept
+    return out
+  if not key_refs:
+    raise SecretError(f'{dead.where}: decrypting an ingest dead letter needs --key (the DLQ key)')
+  for ref in key_refs:
+    try:
+      out['payload'] = _text(DeadLetterCodec(SecretRef.parse(ref.partition('#')[0])).open(dead.letter))
+      return out
+    except InvalidToken:
+      continue
+  raise PayloadDecryptError(f'{dead.where}: none of the keys given opens this ingest dead letter')
 
 
 def kafka_fetch(bootstrap_servers: str) -> Fetch:
@@ -213,7 +234,8 @@ def _parser() -> argparse.ArgumentParser:
   lst.add_argument('--stage', help='only this stage')
   lst.add_argument('--limit', type=int, default=1000, help='at most this many lines')
   shw = sub.add_parser('show', help='a dead letter with its payload decrypted (needs --key)')
-  shw.add_argument('ids', nargs='+', help='dead_letter_id values')
+  shw.add_argument('ids', nargs='+', help='dead_letter_id values (an agent\'s ingest dead letter: '
+                   'TOPIC:PARTITION:OFFSET as `list` prints it)')
   rep = sub.add_parser('replay', help='republish originals to their sealed source topic (needs --key)')
   rep.add_argument('ids', nargs='+', help='dead_letter_id values')
   # --key after the command as well (`show ID --key env:MILLIONX_DLQ_KEY`): its own dest, since
@@ -240,20 +262,23 @@ def main(argv: Optional[Sequence[str]] = None, out=sys.stdout) -> int:
         if n >= args.limit:
           break
       return 0
-    keys = ciphers(args.key + args.command_key)
-    source = pipeline_dead_letters(source)
+    key_refs = args.key + args.command_key
+    keys = ciphers(key_refs)
     if args.command == 'show':
       wanted = set(args.ids)
       for dead in source:
-        if dead.dead_letter_id in wanted:
-          print(json.dumps(show(dead, keys), ensure_ascii=False, indent=1), file=out)
-          wanted.discard(dead.dead_letter_id)
+        ingest = isinstance(dead, IngestDeadLetter)
+        ident = dead.where if ingest else dead.dead_letter_id
+        if ident in wanted:
+          shown = show_ingest(dead, key_refs) if ingest else show(dead, keys)
+          print(json.dumps(shown, ensure_ascii=False, indent=1), file=out)
+          wanted.discard(ident)
       if wanted:
         print(f'not found: {", ".join(sorted(wanted))}', file=sys.stderr)
         return 1
       return 0
     fetch = None if args.file else kafka_fetch(args.bootstrap_servers)
-    plan = replay_plan(source, args.ids, keys, fetch)
+    plan = replay_plan(pipeline_dead_letters(source), args.ids, keys, fetch)
     if args.dry_run:
       for topic, key, value, headers in plan:
         print(f'would publish to {topic}: key={key!r} value={len(value or b"")} bytes '

@@ -6,6 +6,7 @@ import io
 import json
 
 from connectors.kafka_publisher import DeadLetterCodec
+from connectors.secrets import SecretRef
 from pipeline import dlq as dlq_tool
 from tests.unit import fakes
 from transforms.dead_letter import DeadLetterFactory, dead_letter_to_json
@@ -23,8 +24,8 @@ def _pipeline_file(tmp_path):
   return str(path), dead, raw
 
 
-def _ingest_file(tmp_path):
-  letter = DeadLetterCodec().encode(
+def _ingest_file(tmp_path, key_ref=None):
+  letter = DeadLetterCodec(key_ref).encode(
       source='daraz', intended_topic='raw.daraz.orders', key='order-7',
       reason='payload is not JSON', error_class='ValidationError',
       payload=b'{"buyer": "x@example.com"', now=NOW)
@@ -61,10 +62,24 @@ def test_ingest_dead_letters_are_listed(tmp_path):
   assert _main(['--file', _ingest_file(tmp_path), 'list', '--stage', 'validate'])[1] == ''
 
 
-def test_show_on_ingest_dead_letters_says_what_they_are(tmp_path):
-  rc, _, err = _main(['--file', _ingest_file(tmp_path), '--key', KEY_ARG, 'show', 'some-id'])
+def test_show_decrypts_an_ingest_dead_letter_named_by_where_it_is(tmp_path):
+  path = _ingest_file(tmp_path, SecretRef.parse(f'env:{fakes.DLQ_KEY_ENV}'))
+  rc, out, _ = _main(['--file', path, 'list'])
+  where = out.split()[0]
+  assert rc == 0 and where == f'{path}:1' and 'encrypted' in out
+  rc, out, _ = _main(['--file', path, 'show', where, '--key', KEY_ARG])
+  shown = json.loads(out)
+  assert rc == 0 and shown['payload'] == '{"buyer": "x@example.com"'
+  assert shown['reason'] == 'payload is not JSON' and 'payload_fernet' not in shown
+  rc, _, err = _main(['--file', path, 'show', where])
+  assert rc == 2 and 'needs --key' in err
+
+
+def test_replay_of_ingest_dead_letters_says_what_they_are(tmp_path):
+  rc, _, err = _main(['--file', _ingest_file(tmp_path), '--key', KEY_ARG, 'replay', '--dry-run',
+                      'some-id'])
   assert rc == 2
-  assert 'is an agent ingest dead letter (dlq.ingest)' in err and '--dlq-key' in err
+  assert 'is an agent ingest dead letter (dlq.ingest)' in err and '--dlq-key-ref' in err
   assert '--topic dlq.ingest list' in err and 'failed_at' not in err
 
 
