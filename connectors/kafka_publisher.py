@@ -17,7 +17,6 @@ import base64
 import collections
 import dataclasses
 import datetime
-import hashlib
 import json
 import logging
 import threading
@@ -27,7 +26,8 @@ import confluent_kafka
 import kafka
 from kafka.errors import KafkaError
 
-from connectors.secrets import DLQ_INGEST_FERNET_LABEL, SecretError, SecretRef, derive_key
+from connectors.secrets import (DLQ_DIGEST_LABEL, DLQ_INGEST_FERNET_LABEL, SecretError, SecretRef,
+                                derive_key, keyed_digest)
 
 _LOG = logging.getLogger(__name__)
 
@@ -339,18 +339,21 @@ class DeadLetterCodec:
   (connectors.secrets.derive_key, its own label) from the project's DLQ key, the same hex or
   base64 key of at least 32 random bytes the pipeline's dead letters are sealed with (what
   run_local.sh makes); it is resolved and checked when the codec is made, so a wrong key stops
-  an agent before its first fetch, not at its first dead letter. Without a key the payload is
-  left out and only its SHA-256 and size are kept: the record still says what failed and why,
-  and the raw topic's retention is not extended.
+  an agent before its first fetch, not at its first dead letter. The payload's digest is keyed
+  (`payload_hmac_sha256`, connectors.secrets.keyed_digest under the DLQ key's digest key, the
+  pipeline's dead letters' digest): a plain hash would let anyone reading the topic confirm a
+  guessed payload. Without a key the payload is left out and only its size is kept: the record
+  still says what failed and why, and the raw topic's retention is not extended.
   """
 
   def __init__(self, key_ref: Optional[SecretRef] = None):
     self.key_ref = key_ref
-    self._fernet = None
+    self._fernet = self._digest_key = None
     if key_ref is not None:
       from cryptography.fernet import Fernet  # pylint: disable=import-outside-toplevel
       key = key_ref.resolve_key()   # SecretError naming the reference, never the key
       self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(key, DLQ_INGEST_FERNET_LABEL)))
+      self._digest_key = derive_key(key, DLQ_DIGEST_LABEL)
 
   def encode(self, *, source: str, intended_topic: str, key: Optional[str], reason: str,
              error_class: str, payload: Optional[bytes], now: datetime.datetime) -> bytes:
@@ -358,7 +361,8 @@ class DeadLetterCodec:
         'stage': 'ingest', 'source': source, 'intended_topic': intended_topic, 'key': key,
         'error_class': error_class, 'reason': reason, 'time': utc_iso(now),
         'payload_size': len(payload) if payload is not None else 0,
-        'payload_sha256': hashlib.sha256(payload).hexdigest() if payload is not None else None,
+        'payload_hmac_sha256': (keyed_digest(self._digest_key, payload)
+                                if payload is not None and self._digest_key else None),
     }
     if self._fernet is not None and payload is not None:
       letter['payload_fernet'] = self._fernet.encrypt(payload).decode()

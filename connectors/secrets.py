@@ -21,6 +21,8 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import hashlib
+import hmac
 import os
 import re
 from typing import Union
@@ -51,6 +53,13 @@ def derive_key(key: bytes, label: bytes) -> bytes:
   """The 32-byte key for the purpose named by `label` (HKDF-SHA256, no salt: the input is a
   random key, not a password). Keys for different labels tell nothing about each other."""
   return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(key)
+
+
+def keyed_digest(digest_key: bytes, data: bytes) -> str:
+  """HMAC-SHA256 of `data` (hex) under `digest_key` (derive_key(key, DLQ_DIGEST_LABEL)): says
+  whether two payloads are the same to whoever holds the key, and confirms no guess to anyone
+  else, as a plain hash of a phone number or an order would."""
+  return hmac.new(digest_key, data, hashlib.sha256).hexdigest()
 
 
 def decode_key(text: Union[str, bytes], what: str = 'key') -> bytes:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import hashlib
 import hmac
 import json
 import os
@@ -31,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
 
 from connectors.secrets import (DLQ_DIGEST_LABEL, DLQ_PAYLOAD_LABEL, MIN_KEY_BYTES, SecretError,
-                                SecretRef, derive_key)
+                                SecretRef, derive_key, keyed_digest)
 from schemas.envelope import RawRecord
 from schemas.normalized import DeadLetter, dead_letter_id, to_row
 from transforms.config import DeadLetterConfig, inline_payload_limit
@@ -105,7 +104,7 @@ class PayloadCipher:
     return self.open(dead.payload_ciphertext, aad_of(dead))
 
   def digest(self, data: bytes) -> str:
-    return hmac.new(self._digest_key, data, hashlib.sha256).hexdigest()
+    return keyed_digest(self._digest_key, data)
 
 
 def describe_error(error: BaseException) -> str:

@@ -119,3 +119,29 @@ def test_a_missing_key_is_a_start_up_error(tmp_path, monkeypatch, capsys, publis
   with pytest.raises(SystemExit):
     _run_agent(agent, tmp_path, '--dlq-key-ref', 'env:T_NO_KEY')
   assert 'T_NO_KEY' in capsys.readouterr().err and agent.fetches == 0
+
+
+def _letter(codec, payload=PAYLOAD):
+  return json.loads(codec.encode(source='daraz', intended_topic='raw.daraz.orders', key='7',
+                                 reason='r', error_class='E', payload=payload, now=NOW))
+
+
+def test_the_payload_digest_is_keyed_so_a_guess_cannot_be_confirmed(monkeypatch):
+  """An unkeyed SHA-256 of the payload let anyone who reads dlq.ingest confirm a guessed
+  payload (a phone number, an order); the digest is an HMAC under a key derived from the DLQ
+  key, the same keyed digest as the pipeline's dead letters (PayloadCipher.digest)."""
+  import hashlib
+  from transforms.dead_letter import PayloadCipher
+  key = secrets.token_hex(32)
+  monkeypatch.setenv('T_DIGEST_KEY', key)
+  monkeypatch.setenv('T_OTHER_KEY', secrets.token_hex(32))
+  keyed = _letter(DeadLetterCodec(SecretRef.parse('env:T_DIGEST_KEY')))
+  unkeyed = _letter(DeadLetterCodec())
+  plain = hashlib.sha256(PAYLOAD).hexdigest()
+  for letter in (keyed, unkeyed):
+    assert 'payload_sha256' not in letter and plain not in json.dumps(letter)
+  assert keyed['payload_hmac_sha256'] == PayloadCipher(bytes.fromhex(key)).digest(PAYLOAD)
+  assert keyed['payload_hmac_sha256'] != _letter(
+      DeadLetterCodec(SecretRef.parse('env:T_OTHER_KEY')))['payload_hmac_sha256']
+  assert unkeyed['payload_hmac_sha256'] is None and unkeyed['payload_size'] == len(PAYLOAD)
+  assert 'payload_fernet' not in unkeyed
