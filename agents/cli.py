@@ -77,7 +77,7 @@ def common_parser(source: str, description: str) -> argparse.ArgumentParser:
                       help='secret reference (env:NAME or file:PATH) to the DLQ key (hex or '
                       'base64, at least 32 random bytes: the pipeline\'s MILLIONX_DLQ_KEY); '
                       'ingest dead letters then carry the payload encrypted, otherwise only its '
-                      'hash; checked at start; --dlq-key is its old name')
+                      'size; checked at start; --dlq-key is its old name')
   parser.add_argument('--base-url', help='API base URL (tests, other countries, proxies)')
   parser.add_argument('--max-attempts', type=int, default=5,
                       help='attempts per API call before giving up (default 5)')
