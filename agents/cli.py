@@ -61,8 +61,10 @@ def common_parser(source: str, description: str) -> argparse.ArgumentParser:
                       help='first run without checkpoint or --since: start this long ago (24)')
   parser.add_argument('--dry-run', action='store_true',
                       help='print records as JSON lines to stdout; publish nothing, save no '
-                      'checkpoint. Text values are redacted (ids, times, statuses, counts and '
-                      'numbers are kept)')
+                      'checkpoint. Only the fields the pipeline keeps as they are (KEEP in '
+                      'transforms/privacy_policy.py: order and post ids, times, statuses, '
+                      'amounts, counts) are shown; every other value, ids it pseudonymizes and '
+                      'fields it does not know included, is redacted')
   parser.add_argument('--show-pii', action='store_true',
                       help='with --dry-run: print the records as fetched, personal data '
                       'included (do not use where stdout is logged)')

@@ -129,7 +129,8 @@ class KafkaSink(Sink):
 class DryRunSink(Sink):
   """Prints what would be published, one JSON line per record; saves no checkpoint.
 
-  Text values are redacted (agents/redaction.py) unless `show_pii`: stdout is often a log.
+  Only what the pipeline keeps in clear is printed (agents/redaction.py) unless `show_pii`:
+  stdout is often a log.
   """
   durable = False
 
@@ -140,7 +141,7 @@ class DryRunSink(Sink):
 
   def emit(self, source: str, key: str, obj: object) -> None:
     headers = {k: v.decode() for k, v in standard_headers(source, self._clock())}
-    value = obj if self._show_pii else redacted(obj)
+    value = obj if self._show_pii else redacted(obj, source)
     print(json.dumps({'topic': self._topics.for_source(source), 'key': key, 'headers': headers,
                       'value': value}, ensure_ascii=False), file=self._out)
 
