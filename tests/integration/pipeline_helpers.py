@@ -6,6 +6,7 @@ consumer group, and deletes its topics afterwards.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import subprocess
@@ -63,7 +64,7 @@ def make_topics(tmp_path) -> TestTopics:
   with open(path, 'w', encoding='utf-8') as f:
     yaml.safe_dump(data, f)
   config = load_topics(path)
-  create_topics(config, BOOTSTRAP, out=open(os.devnull, 'w'))
+  create_topics(config, BOOTSTRAP, out=io.StringIO())   # its report is not needed here
   return TestTopics(prefix, path, [t.name for t in config.topics])
 
 
@@ -160,7 +161,8 @@ def wait_for_outputs(topics: TestTopics, expected: set, timeout_s: float, proc=N
   outputs = read_outputs(topics)
   while not expected <= outputs.coordinates() and time.monotonic() < deadline:
     if proc is not None and proc.poll() is not None:
-      raise AssertionError(f'pipeline process exited early with {proc.returncode}')
+      raise AssertionError(f'pipeline process exited early with {proc.returncode} '
+                           f'(see {getattr(proc, "log_path", "its log")})')
     time.sleep(5)
     outputs = read_outputs(topics)
   return outputs
@@ -183,9 +185,16 @@ def assert_all_accounted(expected: set, outputs: Outputs, malformed_count: int):
 
 
 def start_pipeline(args: list[str], env: Optional[dict] = None) -> subprocess.Popen:
-  log = open(os.path.join(REPO, '.local', 'logs', f'test-pipeline-{uuid.uuid4().hex[:6]}.log'), 'w')
-  return subprocess.Popen([PYTHON, '-m', 'pipeline', *args], cwd=REPO, env=env or os.environ.copy(),
-                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+  """`python -m pipeline ARGS` in its own session, its output in a log whose path the process
+  carries (`proc.log_path`) for failure messages; the child holds its own descriptor of the
+  log, so the parent closes its copy at once."""
+  log_path = os.path.join(REPO, '.local', 'logs', f'test-pipeline-{uuid.uuid4().hex[:6]}.log')
+  with open(log_path, 'w', encoding='utf-8') as log:
+    proc = subprocess.Popen([PYTHON, '-m', 'pipeline', *args], cwd=REPO,
+                            env=env or os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+  proc.log_path = log_path
+  return proc
 
 
 def stop_pipeline(proc: subprocess.Popen):

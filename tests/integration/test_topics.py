@@ -4,7 +4,7 @@ a replication factor above the broker count stops with a message instead of a br
 from __future__ import annotations
 
 import dataclasses
-import os
+import io
 import uuid
 
 import pytest
@@ -40,7 +40,7 @@ def test_verify_finds_a_changed_min_insync_and_create_aligns_it(topics):
     admin.close()
   assert verify_topics(config, h.BOOTSTRAP) == [
       f'{dlq}: min.insync.replicas 2, config says 1 (`python -m pipeline.topics create` aligns it)']
-  create_topics(config, h.BOOTSTRAP, out=open(os.devnull, 'w', encoding='utf-8'))
+  create_topics(config, h.BOOTSTRAP, out=io.StringIO())
   assert verify_topics(config, h.BOOTSTRAP) == []
 
 
@@ -60,7 +60,7 @@ def test_create_refuses_more_replicas_than_brokers():
   spec = dataclasses.replace(load_topics().named('dlq.pipeline'), name=f't{uuid.uuid4().hex[:8]}.dlq',
                              replication_factor=3, min_insync_replicas=2)
   with pytest.raises(SystemExit, match=r'1 broker\(s\), fewer than the replication factor'):
-    create_topics(TopicsConfig(h.BOOTSTRAP, (spec,)), h.BOOTSTRAP, out=open(os.devnull, 'w', encoding='utf-8'))
+    create_topics(TopicsConfig(h.BOOTSTRAP, (spec,)), h.BOOTSTRAP, out=io.StringIO())
   admin = _admin()
   try:
     assert spec.name not in admin.list_topics()

@@ -58,6 +58,7 @@ def gateway():
   threading.Thread(target=server.serve_forever, daemon=True).start()
   yield f'127.0.0.1:{server.server_port}'
   server.shutdown()
+  server.server_close()
 
 
 def _scrape(gateway):

@@ -88,3 +88,4 @@ def test_flink_records_read_sums_the_jobs_subtasks_from_the_reporter():
     assert progress.flink_records_read([url], 'missing') is None
   finally:
     server.shutdown()
+    server.server_close()
