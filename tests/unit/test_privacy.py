@@ -65,12 +65,26 @@ def _shielded(records):
   return out
 
 
+def _records_with_every_fixture():
+  """The fixture records plus the Graph comments edge (/{post-id}/comments, not a source object
+  of its own) embedded in its post, as a post with comments arrives."""
+  records = fakes.fixture_records()
+  comments = fakes.load('facebook_post_comments.json')
+  post_id = comments['data'][0]['id'].split('_')[0]   # comment ids are {post}_{comment}
+  return records + [fakes.raw_record('facebook', {'id': post_id, 'comments': comments},
+                                     offset=len(records))]
+
+
 def test_fixture_pii_never_in_clear():
-  outputs = _shielded(fakes.fixture_records())
-  text = json.dumps([to_row(o) for o in outputs], ensure_ascii=False).lower()
-  for value in ['bob.norman@hostmail.com', 'jon@example.com', 'john@example.com', '555-625-1199',
-                '+16136120707', 'imasecretipod', '012345679', 'changi village', 'tanglin',
-                'bob norman', 'jen hayden', 'prateik waghmare', 'dhaka.foodie', '1712-345678']:
+  records = _records_with_every_fixture()
+  values = ['bob.norman@hostmail.com', 'jon@example.com', 'john@example.com', '555-625-1199',
+            '+16136120707', 'imasecretipod', '012345679', 'changi village', 'tanglin',
+            'bob norman', 'jen hayden', 'prateik waghmare', 'dhaka.foodie', '1712-345678']
+  given = json.dumps([json.loads(r.value) for r in records], ensure_ascii=False).lower()
+  # A value the input does not hold would pass below whatever the shield does.
+  assert [v for v in values if v not in given] == []
+  text = json.dumps([to_row(o) for o in _shielded(records)], ensure_ascii=False).lower()
+  for value in values:
     assert value not in text, value
 
 

@@ -86,7 +86,9 @@ def test_unknown_fields_tolerated_and_dropped():
 
 
 def test_event_id_is_deterministic_and_source_scoped():
-  assert event_id('shopify', 'order', '1') == event_id('shopify', 'order', '1')
+  # Computed once and written here: a change of the namespace or of the name's format moves
+  # every stored row and Weaviate object id, and a comparison within one process cannot see it.
+  assert event_id('shopify', 'order', '1') == '33c7fb5d-359e-547c-8f39-e2b8b2e414d6'
   assert event_id('shopify', 'order', '1') != event_id('daraz', 'order', '1')
 
 
