@@ -35,7 +35,6 @@ import logging
 import random
 import threading
 import time
-import traceback
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional
 
 import apache_beam as beam
@@ -43,6 +42,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import FixedWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
+from connectors.errors import unexpected_text
 from connectors.metrics import LatencyHistogram
 from connectors.sink_results import (FAILED_TAG, METRICS_NAMESPACE, WRITTEN_TAG, Clock,
                                      SinkResult, WriteFailure, Written, error_text, scrub_values,
@@ -100,17 +100,6 @@ def backoff_delays(retries: int, base_s: float, cap_s: float,
   for attempt in range(retries):
     delay = min(cap_s, base_s * (2 ** attempt))
     yield delay / 2 + rng.uniform(0, delay / 2)
-
-
-def unexpected_text(error: BaseException) -> str:
-  """What a dead letter says about an unexpected error: its class and where it was raised.
-  Not its message, which may quote the record (dead-letter messages are not encrypted)."""
-  frames = traceback.extract_tb(error.__traceback__)
-  where = ''
-  if frames:
-    last = frames[-1]
-    where = f' at {"/".join(last.filename.split("/")[-2:])}:{last.lineno} in {last.name}'
-  return f'unexpected {type(error).__name__}{where}'
 
 
 def close_quietly(client) -> None:

@@ -29,6 +29,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
 
+from connectors.errors import unexpected_text
 from connectors.secrets import (DLQ_DIGEST_LABEL, DLQ_PAYLOAD_LABEL, MIN_KEY_BYTES, SecretError,
                                 SecretRef, derive_key, keyed_digest)
 from schemas.envelope import RawRecord
@@ -107,18 +108,36 @@ class PayloadCipher:
     return keyed_digest(self._digest_key, data)
 
 
+# The project's rooms: an exception class defined there writes a message of our own (field
+# names, sizes, versions; never a record's values), unlike Python's and libraries' exceptions.
+_OUR_PACKAGES = frozenset({'schemas', 'connectors', 'transforms', 'pipeline', 'agents'})
+
+
 def describe_error(error: BaseException) -> str:
-  """The error as text with no payload values: pydantic errors as `field.path: message [type]`."""
+  """The error as text with no payload values (dead-letter messages are stored in clear).
+
+  pydantic errors: `field.path: message [type]`, without input values. The project's own
+  exceptions: their message. Anything else (a ValueError or KeyError from Python or a library,
+  which may quote the record, names included, that no scan finds): only its class and where it
+  was raised in our code (connectors.errors.unexpected_text, as the sinks do). A message is cut
+  to its stored length before it is scanned, so its size does not matter.
+  """
   if isinstance(error, ValidationError):
     parts = []
     for item in error.errors(include_input=False, include_url=False, include_context=False):
       loc = '.'.join(str(p) for p in item.get('loc', ())) or '<root>'
       parts.append(f"{loc}: {item.get('msg', '')} [{item.get('type', '')}]")
+      if len(parts) > _MAX_PYDANTIC_ERRORS:
+        break
     if error.error_count() > _MAX_PYDANTIC_ERRORS:
       parts = parts[:_MAX_PYDANTIC_ERRORS] + [f'... {error.error_count()} errors in all']
     text = f'{error.error_count()} validation error(s) for {error.title}: ' + '; '.join(parts)
-  else:
+  elif type(error).__module__.split('.')[0] in _OUR_PACKAGES:
     text = str(error)
+  else:
+    return unexpected_text(error)
+  if len(text) > _MAX_MESSAGE_CHARS:   # cut without a partial word or number at the end
+    text = text[:_MAX_MESSAGE_CHARS].rsplit(None, 1)[0]
   # Defence in depth: no email or phone survives into a message, whatever raised it.
   return redact(text)[:_MAX_MESSAGE_CHARS]
 

@@ -1,0 +1,30 @@
+"""What an error may say where it is stored in clear (dead letters, sink failures, logs).
+
+An unexpected exception's message may quote the record it failed on (a ValueError naming the
+address it could not parse), and dead-letter messages are not encrypted. So such an error is
+described by its class and the place in our code that raised it, never by its message. Used by
+the sinks (connectors/batching_sink.py) and the stages' dead letters (transforms/dead_letter.py).
+"""
+from __future__ import annotations
+
+import os
+import traceback
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _ours(filename: str) -> bool:
+  return filename.startswith(_ROOT) and 'site-packages' not in filename
+
+
+def unexpected_text(error: BaseException) -> str:
+  """`unexpected <Class> at <dir>/<file>.py:<line> in <function>`: the innermost frame of the
+  traceback that is in this project (an error raised inside a library or Python is placed at
+  our call into it), or the innermost frame when none is; no place for an error not raised."""
+  frames = traceback.extract_tb(error.__traceback__)
+  where = ''
+  if frames:
+    ours = [f for f in frames if _ours(f.filename)]
+    last = (ours or frames)[-1]
+    where = f' at {"/".join(last.filename.split("/")[-2:])}:{last.lineno} in {last.name}'
+  return f'unexpected {type(error).__name__}{where}'
