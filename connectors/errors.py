@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import traceback
 
+# Where the project's packages are (the repository, or site-packages when installed).
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_OURS = frozenset({'schemas', 'connectors', 'transforms', 'pipeline', 'agents', 'tests'})
 
 
 def _ours(filename: str) -> bool:
-  return filename.startswith(_ROOT) and 'site-packages' not in filename
+  return filename.startswith(_ROOT) and filename[len(_ROOT):].split(os.sep, 1)[0] in _OURS
 
 
 def unexpected_text(error: BaseException) -> str:

@@ -58,3 +58,13 @@ def test_a_huge_message_is_cut_before_it_is_scanned():
       text = describe_error(error)
     assert (time.process_time() - start) / 5 < 0.02, type(error).__name__
     assert len(text) <= 2000 and '01712345678' not in text
+
+
+def test_an_error_raised_inside_a_library_is_placed_at_our_call():
+  import json
+  try:
+    json.loads('{"name": "Rahim Uddin", ')
+  except ValueError as e:
+    text = describe_error(e)
+  assert text.startswith('unexpected JSONDecodeError at unit/test_dead_letter_text.py:'), text
+  assert text.endswith('in test_an_error_raised_inside_a_library_is_placed_at_our_call')
