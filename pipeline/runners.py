@@ -31,6 +31,8 @@ from apache_beam.options.pipeline_options import (DebugOptions, FlinkRunnerOptio
                                                   PipelineOptions, StandardOptions,
                                                   _BeamArgumentParser)
 
+from apache_beam.runners.runner import PipelineRunner
+
 from pipeline import options as opts
 from pipeline.flink_jobs import flink_rest_url
 
@@ -222,11 +224,39 @@ def runner_defaults(plan: Plan, free_slots: Callable[[str], Optional[int]] = clu
     # Beam's Python SDK would download prism from GitHub; the stack builds it locally.
     default('prism_location', opts.DEFAULT_PRISM_BINARY)
   else:
+    if (plan.options.view_as(StandardOptions).runner or 'DirectRunner').lower() == 'directrunner':
+      extra.append(f'--runner={IN_PROCESS_RUNNER}')   # see InProcessDirectRunner
     # One worker: the Python stages hold the GIL, so worker threads add no throughput.
     # --direct_num_workers=2 --direct_running_mode=multi_threading is safe
     # (tests/integration/test_direct_workers.py holds it).
     default('direct_num_workers', 1)
   return extra
+
+
+class InProcessDirectRunner(PipelineRunner):
+  """`--runner=DirectRunner` as it ran this graph while it held cross-language writes: Beam's
+  FnApiRunner in this process, set up as the DirectRunner sets it up.
+
+  Beam 2.73's DirectRunner first tries Prism for a graph without cross-language transforms,
+  which the bounded graph is since it writes with librdkafka (with `--no_embed`; embeddings'
+  exception handling keeps it off Prism): without `--prism_location` it downloads the binary
+  from GitHub (here it fails on DNS and falls back), and it keeps that job server for the whole
+  process, so a later `--runner=PrismRunner` run in the same process failed on the download.
+  """
+
+  def run_pipeline(self, pipeline, options):
+    # pylint: disable=import-outside-toplevel
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+    # As SwitchingDirectRunner does: the workers get the pipeline options.
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    runner = fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)))
+    return runner.run_pipeline(pipeline, options)
+
+
+IN_PROCESS_RUNNER = f'{__name__}.{InProcessDirectRunner.__qualname__}'
 
 
 def plan_run(argv: Sequence[str],
