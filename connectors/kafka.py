@@ -303,12 +303,14 @@ class _ReadRangesFn(beam.DoFn):
     last_progress = time.monotonic()
     try:
       while expected < r.stop:
-        messages = consumer.consume(num_messages=min(_CONSUME_BATCH, r.stop - expected),
-                                    timeout=1.0)
-        if not messages and time.monotonic() - last_progress > self._idle_timeout_s:
+        # Checked before every poll, whatever the last one returned: a partition that answers
+        # only with transient errors fails as one that answers nothing.
+        if time.monotonic() - last_progress > self._idle_timeout_s:
           raise KafkaRangeReadError(
               f'{r.topic}:{r.partition} gave nothing for {self._idle_timeout_s:.0f}s at offset '
               f'{expected} of [{r.start}, {r.stop}): is the broker up?')
+        messages = consumer.consume(num_messages=min(_CONSUME_BATCH, r.stop - expected),
+                                    timeout=1.0)
         for m in messages:
           error = m.error()
           if error is not None:

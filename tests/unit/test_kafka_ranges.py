@@ -108,3 +108,30 @@ def test_a_partition_that_yields_nothing_fails_the_read_instead_of_waiting_forev
   with pytest.raises(kafka_io.KafkaRangeReadError, match='gave nothing'):
     _read(PartitionRange('raw.shopify.orders', 0, 0, 3), [[_Message(0)], [down]],
           idle_timeout_s=0.05)
+
+
+def test_a_partition_that_yields_only_transient_errors_fails_the_read_too():
+  """The idle timer runs whatever consume() returns: a broker answering every poll with a
+  transient error must not keep the read waiting forever."""
+  import time
+  import confluent_kafka
+  down = _Message(-1, _Error(confluent_kafka.KafkaError._TRANSPORT))  # pylint: disable=protected-access
+
+  class _ErrorsForever(_FakeConsumer):
+    polls = 0
+
+    def consume(self, num_messages, timeout):
+      self.polls += 1
+      assert self.polls < 300, 'the read kept polling a partition that gave only errors'
+      time.sleep(0.01)
+      return [down]
+
+  fn = kafka_io._ReadRangesFn(  # pylint: disable=protected-access
+      kafka_io.KafkaIOConfig('127.0.0.1:9', 'g', 'jar'), {'raw.shopify.orders': 'shopify'}, 0.05)
+  fn.setup()
+  fn._consumer.close()  # pylint: disable=protected-access
+  fn._consumer = _ErrorsForever([])  # pylint: disable=protected-access
+  started = time.monotonic()
+  with pytest.raises(kafka_io.KafkaRangeReadError, match='gave nothing'):
+    list(fn.process(PartitionRange('raw.shopify.orders', 0, 0, 3)))
+  assert time.monotonic() - started < 5
