@@ -33,7 +33,7 @@ Fetch = Callable[[str, int, int], Optional[tuple]]
 
 # The agents' dead letters (dlq.ingest, connectors/kafka_publisher.DeadLetterCodec) are another
 # format: JSON with the reason in clear and the payload Fernet-encrypted under a key derived
-# from the DLQ key (or only its SHA-256). They have no id: `list` names each by where it is
+# from the DLQ key (without a key, only its size). They have no id: `list` names each by where it is
 # (topic:partition:offset), `show` takes that; replay is for the pipeline's.
 INGEST_FORMAT = ('an agent ingest dead letter (dlq.ingest): JSON with the reason, source and '
                  'intended topic in clear and the payload encrypted under the DLQ key (the '
@@ -137,7 +137,7 @@ def summary_line(dead: Union[DeadLetter, IngestDeadLetter]) -> str:
   if isinstance(dead, IngestDeadLetter):
     letter = dead.letter
     reason = str(letter.get('reason', '')).replace('\n', ' ')
-    payload = 'encrypted' if letter.get('payload_fernet') else 'hash only'
+    payload = 'encrypted' if letter.get('payload_fernet') else 'size only'
     return (f'{dead.where}  {letter.get("time")}  ingest    {str(letter.get("error_class")):<22}  '
             f'{letter.get("source")} -> {letter.get("intended_topic")}  payload '
             f'{letter.get("payload_size")} bytes, {payload}  {reason[:120]}')
