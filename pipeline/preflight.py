@@ -85,7 +85,8 @@ def _check_flink_cluster(master: str) -> None:
 
 def check(graph_config, is_flink: bool, flink_local: bool, flink_master: Optional[str]) -> None:
   kafka = graph_config.kafka
-  if not os.path.isfile(kafka.expansion_jar):
+  # Only Flink runs KafkaIO in a JVM; the bounded runners read and write with librdkafka.
+  if is_flink and not os.path.isfile(kafka.expansion_jar):
     raise PreflightError(
         f'The Kafka expansion service jar {kafka.expansion_jar} is missing — build it with '
         '`stack/stack.sh setup beam_jars`.')
