@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import time
 import uuid
 
 import pytest
@@ -38,10 +39,23 @@ def test_verify_finds_a_changed_min_insync_and_create_aligns_it(topics):
                                                  'min.insync.replicas': '2'})])
   finally:
     admin.close()
-  assert verify_topics(config, h.BOOTSTRAP) == [
-      f'{dlq}: min.insync.replicas 2, config says 1 (`python -m pipeline.topics create` aligns it)']
+  # A broker answers describe_configs from its metadata cache, which takes an altered config
+  # a moment after AlterConfigs returned: wait for it, for both changes.
+  assert _verified_within(config, [
+      f'{dlq}: min.insync.replicas 2, config says 1 (`python -m pipeline.topics create` aligns it)'])
   create_topics(config, h.BOOTSTRAP, out=io.StringIO())
-  assert verify_topics(config, h.BOOTSTRAP) == []
+  assert _verified_within(config, [])
+
+
+def _verified_within(config, expected, timeout_s: float = 15.0) -> bool:
+  deadline = time.monotonic() + timeout_s
+  while True:
+    found = verify_topics(config, h.BOOTSTRAP)
+    if found == expected:
+      return True
+    if time.monotonic() > deadline:
+      raise AssertionError(f'verify_topics still says {found}, expected {expected}')
+    time.sleep(0.5)
 
 
 def test_verify_reports_another_replication_factor(topics):
