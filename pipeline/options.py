@@ -191,15 +191,7 @@ class TransformOptions(PipelineOptions):
         help='Directory of the ONNX export (default: .local/models/all-MiniLM-L6-v2-onnx).')
 
   def validate(self, validator):
-    errors = []
-    for name in ('dlq_key_ref', 'pseudonym_key_ref', 'openweather_key_ref'):
-      ref = getattr(self, name)
-      if ref is None:
-        continue
-      try:
-        SecretRef.parse(ref)
-      except SecretError as e:
-        errors.append(f'--{name}: {e}')
+    errors = _secret_ref_errors(self, ('dlq_key_ref', 'pseudonym_key_ref', 'openweather_key_ref'))
     for name in ('weather_snapshot', 'product_catalog'):
       path = getattr(self, name)
       if path and not os.path.isfile(path):
@@ -422,16 +414,25 @@ class SinkOptions(PipelineOptions):
     if self.snowflake_batch_size < 1 or self.weaviate_batch_size < 1:
       errors.append('--snowflake_batch_size and --weaviate_batch_size must be >= 1')
     # Checked here, not first in SnowflakeConfig/WeaviateConfig: one line, not a traceback.
-    for name in ('snowflake_password_ref', 'snowflake_private_key_ref',
-                 'snowflake_private_key_passphrase_ref', 'weaviate_api_key_ref'):
-      ref = getattr(self, name)
-      if ref is None:
-        continue
-      try:
-        SecretRef.parse(ref)
-      except SecretError as e:
-        errors.append(f'--{name}: {e}')
+    errors += _secret_ref_errors(self, ('snowflake_password_ref', 'snowflake_private_key_ref',
+                                        'snowflake_private_key_passphrase_ref',
+                                        'weaviate_api_key_ref'))
     return errors
+
+
+
+def _secret_ref_errors(options, names) -> list[str]:
+  """One line per given *_ref flag that is not a secret reference (the value never echoed)."""
+  errors = []
+  for name in names:
+    ref = getattr(options, name)
+    if ref is None:
+      continue
+    try:
+      SecretRef.parse(ref)
+    except SecretError as e:
+      errors.append(f'--{name}: {e}')
+  return errors
 
 
 # The views `python -m pipeline` reads, in --help order: its flag check and validation use this.

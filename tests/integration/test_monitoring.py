@@ -106,12 +106,7 @@ def _scraped(query: str, timeout_s: float) -> bool:
 
 @pytest.fixture()
 def topics(tmp_path, monkeypatch):
-  h.kafka_or_fail()
-  for k, v in SECRET_ENV.items():
-    monkeypatch.setenv(k, v)
-  t = h.make_topics(tmp_path)
-  yield t
-  h.delete_topics(t)
+  yield from h.keyed_topics(tmp_path, monkeypatch, SECRET_ENV)
 
 
 def _weather_agent(topics, monkeypatch):
