@@ -12,11 +12,19 @@ import traceback
 
 # Where the project's packages are (the repository, or site-packages when installed).
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_OURS = frozenset({'schemas', 'connectors', 'transforms', 'pipeline', 'agents', 'tests'})
+# The project's rooms: an exception class defined there writes a message of our own (field
+# names, sizes, versions; never a record's values), unlike Python's and libraries' exceptions.
+OUR_PACKAGES = frozenset({'schemas', 'connectors', 'transforms', 'pipeline', 'agents'})
+_OURS = OUR_PACKAGES | {'tests'}   # frames of the tests count as our code too
 
 
 def _ours(filename: str) -> bool:
   return filename.startswith(_ROOT) and filename[len(_ROOT):].split(os.sep, 1)[0] in _OURS
+
+
+def is_ours(error: BaseException) -> bool:
+  """Whether the error's class is defined in one of the project's packages."""
+  return type(error).__module__.split('.')[0] in OUR_PACKAGES
 
 
 def unexpected_text(error: BaseException) -> str:

@@ -29,7 +29,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
 
-from connectors.errors import unexpected_text
+from connectors.errors import is_ours, unexpected_text
 from connectors.secrets import (DLQ_DIGEST_LABEL, DLQ_PAYLOAD_LABEL, MIN_KEY_BYTES, SecretError,
                                 SecretRef, derive_key, keyed_digest)
 from schemas.envelope import RawRecord
@@ -108,11 +108,6 @@ class PayloadCipher:
     return keyed_digest(self._digest_key, data)
 
 
-# The project's rooms: an exception class defined there writes a message of our own (field
-# names, sizes, versions; never a record's values), unlike Python's and libraries' exceptions.
-_OUR_PACKAGES = frozenset({'schemas', 'connectors', 'transforms', 'pipeline', 'agents'})
-
-
 def describe_error(error: BaseException) -> str:
   """The error as text with no payload values (dead-letter messages are stored in clear).
 
@@ -132,7 +127,7 @@ def describe_error(error: BaseException) -> str:
     if error.error_count() > _MAX_PYDANTIC_ERRORS:
       parts = parts[:_MAX_PYDANTIC_ERRORS] + [f'... {error.error_count()} errors in all']
     text = f'{error.error_count()} validation error(s) for {error.title}: ' + '; '.join(parts)
-  elif type(error).__module__.split('.')[0] in _OUR_PACKAGES:
+  elif is_ours(error):
     text = str(error)
   else:
     return unexpected_text(error)
