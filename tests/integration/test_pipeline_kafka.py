@@ -165,6 +165,7 @@ def test_direct_runner_with_embeddings_writes_vectors_to_weaviate(topics):
           assert obj.properties['embedding_model'].startswith('all-MiniLM-L6-v2')
           if obj.properties.get('text'):
             by_text.setdefault(obj.properties['text'], []).append(vector)
+    assert by_text, 'no Weaviate object with a text was checked'
     # The same text, the same direction (int8 results vary a little with their sub-batch).
     for vectors in (v for v in by_text.values() if len(v) > 1):
       assert all(sum(a * b for a, b in zip(vectors[0], v)) > 0.99 for v in vectors[1:])
